@@ -1,0 +1,116 @@
+"""The exact SGD theory against Monte Carlo of the pinned task, and the laws it implies."""
+
+import numpy as np
+import pytest
+
+from analysis.theory import (
+    divergence_edge,
+    expected_curve,
+    expected_loss,
+    optimal_lr,
+    spectral_radius,
+)
+from sweeps.task import spectrum
+
+S = 0.5  # noise_std of the default task
+
+
+def simulate(eta, B, steps, lam_D, s, R, rng, w_star_RxD=None):
+    """Mean and standard error of the population MSE over R independent SGD runs at `steps`."""
+    D = lam_D.size
+    if w_star_RxD is None:
+        w_star_RxD = rng.standard_normal((R, D)) / np.sqrt(D)
+    w_RxD = np.zeros((R, D))
+    out = []
+    for t in range(1, max(steps) + 1):
+        x_RxBxD = rng.standard_normal((R, B, D)) * np.sqrt(lam_D)
+        y_RxB = np.einsum("rbd,rd->rb", x_RxBxD, w_star_RxD) + s * rng.standard_normal((R, B))
+        r_RxB = np.einsum("rbd,rd->rb", x_RxBxD, w_RxD) - y_RxB
+        # gradient of mean_b (x_b.w - y_b)^2: no 1/2 in the loss, so a factor 2
+        w_RxD = w_RxD - eta * (2.0 / B) * np.einsum("rbd,rb->rd", x_RxBxD, r_RxB)
+        if t in steps:
+            L_R = ((w_RxD - w_star_RxD) ** 2 * lam_D).sum(1) + s**2
+            out.append((L_R.mean(), L_R.std(ddof=1) / np.sqrt(R)))
+    return np.array(out).T
+
+
+@pytest.mark.parametrize("B, frac", [(1, 0.5), (4, 0.6), (16, 0.8)])
+def test_expected_loss_matches_monte_carlo(B, frac):
+    lam_D, steps = spectrum(8, 1.0), [5, 20, 100]
+    eta = frac * float(divergence_edge(B, lam_D))
+    mean, se = simulate(eta, B, steps, lam_D, S, 4000, np.random.default_rng(B))
+    z = (mean - expected_curve(eta, B, steps, lam_D, S)) / se
+    assert np.all(np.abs(z) < 4), z
+    # The test has the power to see a gradient off by 2, and a wrong batch average of the noise.
+    for wrong in (expected_curve(2 * eta, B, steps, lam_D, S),
+                  expected_curve(eta / 2, B, steps, lam_D, S),
+                  expected_curve(eta, 2 * B, steps, lam_D, S)):
+        assert np.max(np.abs(mean - wrong) / se) > 10
+
+
+def test_fixed_teacher_uses_its_own_initial_error():
+    lam_D, B, eta, steps = spectrum(6, 2.0), 2, 0.05, [30]
+    rng = np.random.default_rng(7)
+    w_star_D = rng.standard_normal(6) / np.sqrt(6)
+    mean, se = simulate(eta, B, steps, lam_D, S, 4000, rng, np.tile(w_star_D, (4000, 1)))
+    th = expected_loss(eta, B, 30, lam_D, S, m0=w_star_D**2)
+    assert abs(mean[0] - th) < 4 * se[0]
+
+
+def test_expected_loss_broadcasts_and_starts_at_initial_loss():
+    lam_D = spectrum(16, 1.0)
+    L = expected_loss(np.array([0.01, 0.02])[:, None], np.array([1, 8, 64]), 50, lam_D, S)
+    assert L.shape == (2, 3)
+    assert np.all(L < 1 + S**2)
+    np.testing.assert_allclose(expected_loss(0.01, 4, 0, lam_D, S), 1 + S**2)  # lam.m0 = 1
+    # one step by hand: E L_1 = lam.(A m0 + c) + s^2
+    eta, B, m0 = 0.03, 3, np.full(16, 1 / 16)
+    a = 4 * eta**2 / B
+    m1 = ((1 - 2 * eta * lam_D) ** 2 + a * lam_D**2) * m0 + a * lam_D * (lam_D @ m0 + S**2)
+    np.testing.assert_allclose(expected_loss(eta, B, 1, lam_D, S), lam_D @ m1 + S**2, rtol=1e-12)
+    # the closed form equals iterating the recursion
+    m = m0.copy()
+    for _ in range(500):
+        m = ((1 - 2 * eta * lam_D) ** 2 + a * lam_D**2) * m + a * lam_D * (lam_D @ m + S**2)
+    np.testing.assert_allclose(expected_loss(eta, B, 500, lam_D, S), lam_D @ m + S**2, rtol=1e-10)
+
+
+def test_divergence_edge_is_where_the_loss_explodes():
+    lam_D = spectrum(64, 1.0)
+    Bs = np.array([1, 4, 32, 1024])
+    edge_B = divergence_edge(Bs, lam_D)
+    for B, e in zip(Bs, edge_B, strict=True):
+        assert spectral_radius(e, B, lam_D) == pytest.approx(1.0, abs=1e-9)
+        assert expected_loss(0.95 * e, B, 100_000, lam_D, S) < 10
+        assert expected_loss(1.02 * e, B, 100_000, lam_D, S) > 1e6
+    # B / (tr H + (B+1) lam_max) <= edge <= min(B / tr H, B / ((B+1) lam_max))
+    tr, lmax = lam_D.sum(), lam_D.max()
+    assert np.all(edge_B >= Bs / (tr + (Bs + 1) * lmax))
+    assert np.all(edge_B <= np.minimum(Bs / tr, Bs / ((Bs + 1) * lmax)))
+    assert edge_B[-1] == pytest.approx(1 / lmax, rel=0.01)  # full batch: eta < 1/lam_max
+
+
+def test_divergence_edge_isotropic_closed_form():
+    Bs = np.array([1, 2, 8, 64, 512])
+    np.testing.assert_allclose(divergence_edge(Bs, np.ones(32)), Bs / (32 + Bs + 1), rtol=1e-10)
+
+
+def test_optimal_lr_sample_budget_linear_then_saturating():
+    lam_D = spectrum(64, 1.0)
+    Bs = np.array([1, 4, 64, 512, 1024])
+    eta_B = optimal_lr(Bs, lam_D, S, samples=16384)
+    slope = np.diff(np.log(eta_B)) / np.diff(np.log(Bs))
+    assert slope[0] == pytest.approx(1.0, abs=0.15)
+    assert slope[-1] < 0.15  # saturated against the curvature limit
+    assert np.all(eta_B < divergence_edge(Bs, lam_D) * 1.5)
+    # it is a minimum of the final expected loss
+    T_B = 16384 // Bs
+    L0 = expected_loss(eta_B, Bs, T_B, lam_D, S)
+    for f in (0.97, 1.03):
+        assert np.all(expected_loss(f * eta_B, Bs, T_B, lam_D, S) > L0)
+
+
+def test_optimal_lr_step_budget_grows_slowly():
+    lam_D = spectrum(64, 1.0)
+    eta_B = optimal_lr(np.array([1, 1024]), lam_D, S, steps=1000)
+    assert 1.5 < eta_B[1] / eta_B[0] < 10  # far below the 1024x of linear scaling
