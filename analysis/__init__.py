@@ -1,0 +1,1 @@
+"""Reading sweep results, finding the optimal learning rate, fitting scaling laws, plotting."""

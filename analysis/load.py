@@ -1,0 +1,203 @@
+"""Read results and curves tables below any mix of run dirs, multirun dirs and parquet files."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sweeps.results import CURVE_COLUMNS, CURVES, RESULT_COLUMNS, RESULTS
+
+
+class AnalysisError(Exception):
+    """Input the analysis cannot use; the message names the file or directory and says why."""
+
+
+# Settings columns the analysis relies on (sweeps.config.settings writes more; they are kept).
+SETTING_COLUMNS = {
+    "model": "string",
+    "optimizer": "string",
+    "task": "string",
+    "budget_kind": "string",
+    "budget": "int64",
+    "lr_min": "float64",
+    "lr_max": "float64",
+    "lr_num": "int64",
+}
+REQUIRED = {**SETTING_COLUMNS, **RESULT_COLUMNS}
+KEYS = ["sweep_id", "batch_size", "lr", "seed"]
+LABEL_COLUMNS = ["sweep_id", "label", "model", "optimizer", "task", "budget_kind", "budget"]
+
+# Arrow type checks per declared dtype; integers may come back as any width, nulls as null type.
+_ARROW_OK = {
+    "string": lambda t: (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type))
+    ),
+    "int64": pa.types.is_integer,
+    "Int64": lambda t: pa.types.is_integer(t) or pa.types.is_null(t),
+    "float64": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+    "bool": pa.types.is_boolean,
+}
+
+
+def _skip(p: Path) -> bool:
+    """Hidden paths (.hydra, .tmp files being written) never hold results."""
+    return any(part.startswith(".") for part in p.parts)
+
+
+def find(paths: Iterable[str | Path], name: str = RESULTS) -> list[Path]:
+    """Every file called `name` below the given dirs, plus the given files, without repeats."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            hits = sorted(f for f in p.rglob(name) if not _skip(f.relative_to(p)))
+            if not hits:
+                raise AnalysisError(f"{p}: no {name} found in this directory or below it")
+            out += hits
+        else:
+            raise AnalysisError(f"{p}: no such file or directory")
+    seen: dict[Path, Path] = {}
+    for f in out:
+        seen.setdefault(f.resolve(), f)
+    return list(seen.values())
+
+
+def check_schema(schema: pa.Schema, path: Path, required: dict[str, str]) -> None:
+    """Raise AnalysisError naming `path` if a required column is missing or of the wrong type."""
+    names = set(schema.names)
+    missing = [c for c in required if c not in names]
+    if missing:
+        kind = "not an lrscale table" if len(missing) == len(required) else "missing columns"
+        raise AnalysisError(f"{path}: {kind}: no column {', '.join(missing)}")
+    bad = [
+        f"{c} is {schema.field(c).type}, expected {dt}"
+        for c, dt in required.items()
+        if not _ARROW_OK[dt](schema.field(c).type)
+    ]
+    if bad:
+        raise AnalysisError(f"{path}: wrong column types: {'; '.join(bad)}")
+
+
+def read_table(path: Path, required: dict[str, str]) -> pd.DataFrame:
+    """One checked parquet file as a DataFrame with the declared dtypes."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        raise AnalysisError(f"{path}: not a readable parquet file ({e})") from None
+    check_schema(schema, path, required)
+    try:
+        df = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as e:
+        raise AnalysisError(f"{path}: corrupt parquet file ({e})") from None
+    if df.empty:
+        raise AnalysisError(f"{path}: the table has no rows")
+    for c, dt in required.items():
+        df[c] = df[c].astype(str if dt == "string" else dt)
+    return df
+
+
+def _concat(frames: list[pd.DataFrame], files: list[Path]) -> pd.DataFrame:
+    """Concatenate, refusing columns whose type differs between files."""
+    first: dict[str, tuple[str, Path]] = {}
+    for df, f in zip(frames, files, strict=True):
+        for c, dt in df.dtypes.items():
+            if df[c].isna().all():  # an all-null column fits any type
+                continue
+            kind = "string" if pd.api.types.is_string_dtype(dt) else dt.kind
+            if c not in first:
+                first[c] = (kind, f)
+            elif first[c][0] != kind:
+                raise AnalysisError(
+                    f"{f}: mixed schemas: column {c} is {dt} here but {first[c][0]} "
+                    f"in {first[c][1]}"
+                )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_all(paths, name: str, required: dict[str, str], skip_bad: bool):
+    files = find(paths, name)
+    frames, used = [], []
+    for f in files:
+        try:
+            df = read_table(f, required)
+        except AnalysisError as e:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skipped {e}", stacklevel=3)
+            continue
+        df["source"] = str(f.parent)
+        frames.append(df)
+        used.append(f)
+    if not frames:
+        where = ", ".join(map(str, paths))
+        raise AnalysisError(f"{where}: no readable {name} (all files were skipped)")
+    return _concat(frames, used), used
+
+
+def labels(df: pd.DataFrame) -> pd.Series:
+    """A short name per sweep: model+optimizer, plus the settings that tell apart namesakes."""
+    per = df.drop_duplicates("sweep_id").set_index("sweep_id")
+    base = per["model"] + "+" + per["optimizer"]
+    settings = [c for c in per.columns if c not in RESULT_COLUMNS and c not in ("source",)]
+    out = base.copy()
+    for _, ids in base.groupby(base).groups.items():
+        if len(ids) < 2:
+            continue
+        grp = per.loc[ids, settings]
+        vary = [c for c in settings if grp[c].astype(str).nunique() > 1][:3]
+        for i in ids:
+            extra = ", ".join(f"{c}={grp.at[i, c]}" for c in vary) or i[:8]
+            out[i] = f"{base[i]} ({extra})"
+    if out.duplicated().any():  # same settings shown, different ids: fall back to the hash
+        out = out + " [" + out.index.str[:8] + "]"
+    return df["sweep_id"].map(out)
+
+
+def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd.DataFrame:
+    """Every results table below `paths` as one tidy frame with a `label` per sweep."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not paths:
+        raise AnalysisError("no input paths given")
+    df, files = _read_all(paths, RESULTS, REQUIRED, skip_bad)
+    n = len(df)
+    df = df.drop_duplicates(KEYS, keep="first").reset_index(drop=True)
+    if len(df) < n:
+        warnings.warn(
+            f"{n - len(df)} rows appear in more than one of {len(files)} files; kept the first",
+            stacklevel=2,
+        )
+    # The contract is +inf for diverged lanes; any non-finite loss counts as diverged.
+    for c in ("final_eval_loss", "final_train_loss"):
+        v = df[c].to_numpy(float)
+        df[c] = np.where(df["diverged"].to_numpy() | ~np.isfinite(v), np.inf, v)
+    df["label"] = labels(df)
+    return df.sort_values(["label", "batch_size", "lr", "seed"]).reset_index(drop=True)
+
+
+def load_curves(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd.DataFrame:
+    """Every curves table below `paths` (loss at log-spaced steps per lane)."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    df, _ = _read_all(paths, CURVES, CURVE_COLUMNS, skip_bad)
+    return df.sort_values(["sweep_id", "batch_size", "lr", "seed", "step"]).reset_index(drop=True)
+
+
+def sweeps(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per sweep: its labels and the size of its grid."""
+    g = df.groupby(LABEL_COLUMNS, sort=True, dropna=False)
+    return g.agg(
+        batch_sizes=("batch_size", "nunique"),
+        lrs=("lr", "nunique"),
+        seeds=("seed", "nunique"),
+        lanes=("lr", "size"),
+        diverged=("diverged", "sum"),
+        source=("source", "first"),
+    ).reset_index()

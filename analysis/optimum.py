@@ -1,0 +1,150 @@
+"""The optimal learning rate per sweep and batch size, with a bootstrap interval over seeds."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import LABEL_COLUMNS
+
+GROUP = [*LABEL_COLUMNS, "batch_size"]
+
+
+def curve(df: pd.DataFrame) -> pd.DataFrame:
+    """Loss vs lr per sweep and batch size: mean, median and spread over seeds (diverged = +inf)."""
+    g = df.groupby([*GROUP, "lr"], sort=True)["final_eval_loss"]
+    out = g.agg(["mean", "median", "std", "min", "max", "size"]).rename(columns={"size": "seeds"})
+    out["diverged"] = df.groupby([*GROUP, "lr"], sort=True)["diverged"].sum()
+    # inf - inf in std is NaN; a spread over diverged lanes is meaningless anyway.
+    out["std"] = out["std"].where(np.isfinite(out["mean"]), np.inf)
+    return out.reset_index()
+
+
+def vertex(x: np.ndarray, y: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex of the parabola through the points i-1, i, i+1 of each row of y; grid point if none.
+
+    x: (n,) increasing; y: (..., n); i: (...,) index of the minimum of each row.
+    """
+    n = x.shape[0]
+    i = np.asarray(i)
+    j = np.clip(i, 1, n - 2) if n >= 3 else np.zeros_like(i)
+    take = lambda k: np.take_along_axis(y, np.clip(k, 0, n - 1)[..., None], -1)[..., 0]  # noqa: E731
+    x0, x1, x2 = x[np.clip(j - 1, 0, n - 1)], x[j], x[np.clip(j + 1, 0, n - 1)]
+    y0, y1, y2 = take(j - 1), take(j), take(j + 1)
+    with np.errstate(all="ignore"):
+        d1 = (y1 - y0) / (x1 - x0)
+        a = ((y2 - y1) / (x2 - x1) - d1) / (x2 - x0)
+        xv = 0.5 * (x0 + x1) - d1 / (2 * a)
+        ok = (n >= 3) & (i == j) & np.isfinite(y0) & np.isfinite(y1) & np.isfinite(y2) & (a > 0)
+        xv = np.clip(np.where(ok, xv, x[i]), x0, x2)
+        yv = np.where(ok, y0 + d1 * (xv - x0) + a * (xv - x0) * (xv - x1), take(i))
+    return xv, yv
+
+
+def argmin_refined(x: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid argmin of each row of L (..., n) and its parabola refinement in (x, log10 L)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log10(np.where(L > 0, L, np.nan))
+    y = np.where(np.isnan(y) & np.isinf(L), np.inf, y)
+    y = np.where(np.isnan(y), np.inf, y)  # missing or non-positive cells never win
+    i = np.argmin(y, axis=-1)
+    xv, yv = vertex(x, y, i)
+    none = ~np.isfinite(y).any(axis=-1)
+    return i, np.where(none, np.nan, xv), np.where(none, np.nan, yv)
+
+
+def boot_means(L: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means over seeds resampled with replacement: (n_boot, n_lr) from L (n_lr, n_seed).
+
+    Seeds are resampled as units: lanes with one seed share data and init across lrs.
+    """
+    idx = rng.integers(0, L.shape[1], size=(n_boot, L.shape[1]))
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(L[:, idx], axis=-1).T
+
+
+def one(lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng) -> dict:
+    """eta* of one batch size from losses L (n_lr, n_seed); lr sorted ascending."""
+    x = np.log10(lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(L, axis=1)
+        med = np.nanmedian(L, axis=1)
+    out = dict(n_lr=len(lr), lr_lo=lr[0], lr_hi=lr[-1])
+    if not np.isfinite(mean).any():
+        return out | dict(status="diverged", edge="", note="every lr has a diverged seed")
+    i, xv, yv = argmin_refined(x, mean)
+    edge = "low" if i == 0 else "high" if i == len(lr) - 1 else ""
+    out |= dict(
+        eta=10**xv, eta_grid=lr[i], loss=mean[i], loss_median=med[i], loss_fit=10**yv, edge=edge
+    )
+    if L.shape[1] >= 2 and n_boot > 0:
+        _, xb, _ = argmin_refined(x, boot_means(L, n_boot, rng))
+        q = np.nanpercentile(xb, [50 * (1 - level), 50 * (1 + level)])
+        out |= dict(eta_lo=10 ** q[0], eta_hi=10 ** q[1])
+    if edge:
+        way = "down" if edge == "low" else "up"
+        out |= dict(
+            status="edge",
+            note=f"minimum at the {'lowest' if edge == 'low' else 'highest'} "
+            f"lr {lr[i]:.3g}: extend the grid {way}",
+        )
+    else:
+        out |= dict(status="ok", note="")
+    return out
+
+
+def optima(
+    df: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """eta* per sweep and batch size: refined argmin of the seed-mean loss, bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, g in df.groupby(GROUP, sort=True, dropna=False):
+        P = g.pivot_table(index="lr", columns="seed", values="final_eval_loss", aggfunc="first")
+        P = P.sort_index()
+        row = dict(zip(GROUP, key, strict=True))
+        row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng)
+        row |= dict(seeds=P.shape[1], lanes=len(g), diverged=int(g["diverged"].sum()))
+        if row["diverged"] == row["lanes"]:
+            row["note"] = "all lanes diverged: lower the lr grid"
+        rows.append(row)
+    cols = [
+        *GROUP,
+        "eta",
+        "eta_lo",
+        "eta_hi",
+        "eta_grid",
+        "loss",
+        "loss_median",
+        "loss_fit",
+        "status",
+        "edge",
+        "note",
+        "n_lr",
+        "lr_lo",
+        "lr_hi",
+        "seeds",
+        "lanes",
+        "diverged",
+    ]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out["usable"] = out["status"].eq("ok")
+    return out
+
+
+def problems(opt: pd.DataFrame) -> list[str]:
+    """One line per sweep that cannot show a batch-size dependence at all."""
+    out = []
+    for label, g in opt.groupby("label", sort=True):
+        if g["batch_size"].nunique() < 2:
+            out.append(
+                f"{label}: only one batch size (B={g['batch_size'].iloc[0]}); "
+                "a scaling law needs several"
+            )
+        elif g["status"].eq("diverged").all():
+            out.append(f"{label}: every lane diverged at every batch size; lower the lr grid")
+    return out
