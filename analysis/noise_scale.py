@@ -1,0 +1,127 @@
+r"""Gradient noise scale (McCandlish et al. 2018): closed forms for the linear task; measurement.
+
+Definitions, with G the full-batch gradient, Sigma the covariance of one example's gradient and
+Hl the Hessian of the loss:
+
+    B_simple = tr(Sigma) / |G|^2,        B_noise = tr(Hl Sigma) / (G^T Hl G).
+
+Linear task (shared design notes). At w, with d = w - w*, H = diag(lam) and one example's loss
+(x.w - y)^2 = (x.d - s eps)^2, the example gradient is g = 2 x (x.d - s eps). By Isserlis,
+
+    G = E[g] = 2 H d,     Hl = 2 H,
+    E[g g^T] = 4 (2 H d d^T H + (d^T H d) H) + 4 s^2 H,
+    Sigma = E[g g^T] - G G^T = 4 H d d^T H + 4 L H,     L = d^T H d + s^2 (the population loss).
+
+Hence
+
+    tr(Sigma) = 4 |H d|^2 + 4 L tr(H),          |G|^2 = 4 |H d|^2,
+    tr(Hl Sigma) = 8 d^T H^3 d + 8 L tr(H^2),   G^T Hl G = 8 d^T H^3 d,
+    B_simple = 1 + L tr(H) / |H d|^2,           B_noise = 1 + L tr(H^2) / (d^T H^3 d).
+
+(The 1 is the rank-one part of Sigma, the fourth moment of a Gaussian.) At initialisation w = 0,
+d = -w* with E[w* w*^T] = I/D, so E[|H d|^2] = tr(H^2)/D, E[d^T H^3 d] = tr(H^3)/D and
+E[L] = tr(H)/D + s^2; taking expectations of numerator and denominator separately (as a
+measurement pooled over seeds does),
+
+    B_simple(0) = 1 + (tr(H)/D + s^2) D tr(H) / tr(H^2),
+    B_noise(0)  = 1 + (tr(H)/D + s^2) D tr(H^2) / tr(H^3),
+
+which with tr(H) = D read 1 + (1 + s^2) D^2 / tr(H^2) and 1 + (1 + s^2) D tr(H^2) / tr(H^3).
+
+Measurement. From N per-example gradients g_n (vmap of grad), with the batch mean G_hat and the
+centred u_n = g_n - G_hat: tr(Sigma) ~ sum |u_n|^2 / (N-1), |G|^2 ~ |G_hat|^2 - tr(Sigma)/N
+(unbiased), and with Hl the Hessian of the batch-mean loss (applied through Hessian-vector
+products, jvp of grad): tr(Hl Sigma) ~ sum u_n^T Hl u_n / (N-1) and
+G^T Hl G ~ G_hat^T Hl G_hat - tr(Hl Sigma)/N. With few parameters Hl is formed densely and the
+sums are exact; otherwise tr(Hl Sigma) is averaged over the first n_hvp examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+
+class NoiseScale(NamedTuple):
+    B_simple: float
+    B_noise: float
+    G2: float  # |G|^2
+    trS: float  # tr(Sigma)
+    GHG: float  # G^T Hl G
+    trHS: float  # tr(Hl Sigma)
+
+
+def _scale(G2, trS, GHG, trHS) -> NoiseScale:
+    G2, trS, GHG, trHS = (float(v) for v in (G2, trS, GHG, trHS))
+    return NoiseScale(trS / G2, trHS / GHG, G2, trS, GHG, trHS)
+
+
+def linear_noise_scale(w, w_star, lam, noise_std: float) -> NoiseScale:
+    """Closed-form noise scales of the linear task at w for teacher w_star."""
+    lam_D = np.asarray(lam, np.float64)
+    d2_D = (np.asarray(w, np.float64) - np.asarray(w_star, np.float64)) ** 2
+    L = lam_D @ d2_D + noise_std**2
+    Hd2, H3d = lam_D**2 @ d2_D, lam_D**3 @ d2_D
+    trS = 4 * Hd2 + 4 * L * lam_D.sum()
+    return _scale(4 * Hd2, trS, 8 * H3d, 8 * H3d + 8 * L * (lam_D**2).sum())
+
+
+def linear_noise_scale_init(lam, noise_std: float) -> NoiseScale:
+    """Noise scales at w = 0, numerator and denominator averaged over teachers w* ~ N(0, I/D)."""
+    lam_D = np.asarray(lam, np.float64)
+    D = lam_D.size
+    return linear_noise_scale(np.zeros(D), np.full(D, 1 / np.sqrt(D)), lam_D, noise_std)
+
+
+def measure(
+    apply: Callable,
+    params: Any,
+    x_NxD,
+    y_N,
+    n_hvp: int = 1024,
+    max_dense: int = 2048,
+    chunk: int = 256,
+) -> NoiseScale:
+    """Noise scales from per-example gradients of the squared error at params on (x, y)."""
+    flat_P, unravel = ravel_pytree(params)
+    x_NxD, y_N = jnp.asarray(x_NxD, flat_P.dtype), jnp.asarray(y_N, flat_P.dtype)
+    f = lambda p_P, x_NxD: apply(unravel(p_P), x_NxD)  # noqa: E731
+    dense = flat_P.size <= max_dense
+    n = min(n_hvp, x_NxD.shape[0])
+    return _scale(*_moments(f, flat_P, x_NxD, y_N, dense=dense, n=n, chunk=chunk))
+
+
+@partial(jax.jit, static_argnames=("f", "dense", "n", "chunk"))
+def _moments(f, flat_P, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
+    """Unbiased (|G|^2, tr Sigma, G^T Hl G, tr Hl Sigma) from one batch; one compiled program."""
+    N = x_NxD.shape[0]
+
+    def loss1(p_P, x_D, y):
+        return (f(p_P, x_D[None])[0] - y) ** 2
+
+    g_NxP = jax.lax.map(lambda xy: jax.grad(loss1)(flat_P, *xy), (x_NxD, y_N), batch_size=chunk)
+    G_P = g_NxP.mean(0)
+    u_NxP = g_NxP - G_P
+    trS = jnp.sum(u_NxP**2) / (N - 1)
+    # the mean of N gradients carries tr(Sigma)/N of noise in its square norm
+    G2 = G_P @ G_P - trS / N
+    grad_L = jax.grad(lambda p_P: jnp.mean((f(p_P, x_NxD) - y_N) ** 2))
+
+    def hvp(v_P):
+        return jax.jvp(grad_L, (flat_P,), (v_P,))[1]
+
+    if dense:
+        Hl_PxP = jax.lax.map(hvp, jnp.eye(flat_P.size, dtype=flat_P.dtype), batch_size=chunk)
+        trHS = jnp.sum(Hl_PxP * (u_NxP.T @ u_NxP)) / (N - 1)
+        GHG = G_P @ Hl_PxP @ G_P
+    else:
+        Hu_nxP = jax.lax.map(hvp, u_NxP[:n], batch_size=chunk)
+        trHS = jnp.sum(Hu_nxP * u_NxP[:n]) / n * N / (N - 1)
+        GHG = G_P @ hvp(G_P)
+    return G2, trS, GHG - trHS / N, trHS

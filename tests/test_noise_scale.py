@@ -1,0 +1,61 @@
+"""Gradient noise scale: closed forms of the linear task against per-example gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from analysis.noise_scale import linear_noise_scale, linear_noise_scale_init, measure
+from models import linear, mlp
+from sweeps.task import spectrum
+
+S = 0.5
+
+
+def task_batch(lam_D, w_star_D, N, rng):
+    x_NxD = rng.standard_normal((N, lam_D.size)) * np.sqrt(lam_D)
+    y_N = x_NxD @ w_star_D + S * rng.standard_normal(N)
+    return x_NxD.astype(np.float32), y_N.astype(np.float32)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3])  # at init (w = 0) and at a partly trained w
+def test_measurement_matches_closed_form(offset):
+    lam_D, rng = spectrum(16, 1.0), np.random.default_rng(1)
+    w_star_D = rng.standard_normal(16) / 4
+    w_D = w_star_D + offset * rng.standard_normal(16) / 4 if offset else np.zeros(16)
+    x_NxD, y_N = task_batch(lam_D, w_star_D, 1 << 16, rng)
+    got = measure(linear().apply, jnp.asarray(w_D, jnp.float32), x_NxD, y_N)
+    want = linear_noise_scale(w_D, w_star_D, lam_D, S)
+    for k in ("B_simple", "B_noise", "G2", "trS", "GHG", "trHS"):
+        assert getattr(got, k) == pytest.approx(getattr(want, k), rel=0.07), k
+
+
+def test_init_formula_is_the_teacher_average():
+    lam_D, D = spectrum(32, 1.0), 32
+    w_star_KxD = np.random.default_rng(2).standard_normal((20000, D)) / np.sqrt(D)
+    per = [linear_noise_scale(np.zeros(D), w, lam_D, S) for w in w_star_KxD[:2000]]
+    init = linear_noise_scale_init(lam_D, S)
+    # tr(H) = D: B_simple = 1 + (1 + s^2) D^2 / tr(H^2), B_noise = 1 + (1 + s^2) D tr(H^2) / tr(H^3)
+    assert init.B_simple == pytest.approx(1 + (1 + S**2) * D**2 / (lam_D**2).sum(), rel=1e-12)
+    t2, t3 = (lam_D**2).sum(), (lam_D**3).sum()
+    assert init.B_noise == pytest.approx(1 + (1 + S**2) * D * t2 / t3, rel=1e-12)
+    for k in ("G2", "trS", "GHG", "trHS"):
+        assert np.mean([getattr(p, k) for p in per]) == pytest.approx(getattr(init, k), rel=0.1)
+    # and the pooled measurement over teachers agrees: numerators and denominators averaged
+    d2_KxD = w_star_KxD**2
+    Hd2 = 4 * d2_KxD @ lam_D**2
+    L = d2_KxD @ lam_D + S**2
+    trS = Hd2 + 4 * L * lam_D.sum()
+    assert trS.mean() / Hd2.mean() == pytest.approx(init.B_simple, rel=0.03)
+
+
+def test_hvp_path_equals_dense_path_on_the_mlp():
+    lam_D, rng = spectrum(8, 1.0), np.random.default_rng(3)
+    w_star_D = rng.standard_normal(8) / np.sqrt(8)
+    x_NxD, y_N = task_batch(lam_D, w_star_D, 128, rng)
+    model = mlp(8, 2, "tanh")
+    params = model.init(jax.random.key(0), 8, jnp.float32)
+    dense = measure(model.apply, params, x_NxD, y_N)
+    hvp = measure(model.apply, params, x_NxD, y_N, max_dense=0, n_hvp=128)
+    np.testing.assert_allclose(np.array(hvp), np.array(dense), rtol=2e-3)
+    assert all(np.isfinite(dense)) and dense.B_simple > 1 and dense.trHS > 0
