@@ -1,0 +1,155 @@
+r"""Critical batch size from loss curves (McCandlish et al. 2018; Shallue et al. 2019).
+
+For a target loss, S(B) is the number of steps batch size B needs to reach it at its best learning
+rate (the one that gets there first), and E(B) = B S(B) the number of samples. The empirical model
+of large-batch training says the two trade off along
+
+    (S / S_min - 1) (E / E_min - 1) = 1,   i.e.   S(B) = S_min (1 + B_crit / B),
+                                                  E(B) = E_min (1 + B / B_crit),
+
+with B_crit = E_min / S_min: below B_crit doubling the batch nearly halves the steps (perfect
+scaling), above it the steps approach S_min (maximal data parallelism) while the samples grow.
+S(B) = S_min + E_min / B is fitted in log space (relative errors) by least squares; confidence
+intervals come from the fit's covariance and, when there are several seeds, from a bootstrap over
+seeds.
+
+Steps to target are read from the curves by linear interpolation of log loss in log step between
+the two recorded points that bracket the target (exact for a power-law segment).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import curve_fit
+
+Z95 = 1.959964
+
+
+class Tradeoff(NamedTuple):
+    S_min: float
+    E_min: float
+    B_crit: float
+    S_min_ci: tuple[float, float]
+    E_min_ci: tuple[float, float]
+    B_crit_ci: tuple[float, float]
+
+
+class Critical(NamedTuple):
+    target: float
+    table: pd.DataFrame  # batch_size, lr, steps, samples (+ fitted steps_fit, samples_fit)
+    fit: Tradeoff
+    boot: pd.DataFrame | None  # S_min, E_min, B_crit per bootstrap resample of seeds
+
+
+def crossing(step_K: np.ndarray, loss_K: np.ndarray, target: float) -> float:
+    """First step at which the curve reaches target (log-log interpolation); nan if never."""
+    below = np.flatnonzero(loss_K <= target)
+    if below.size == 0:
+        return np.nan
+    k = below[0]
+    if k == 0:
+        return float(step_K[0])
+    s0, s1, l0, l1 = step_K[k - 1], step_K[k], loss_K[k - 1], loss_K[k]
+    if not np.isfinite(l0):
+        return float(s1)
+    f = (np.log(l0) - np.log(target)) / (np.log(l0) - np.log(l1))
+    if s0 <= 0:  # no log at step 0
+        return float(s0 + f * (s1 - s0))
+    return float(np.exp(np.log(s0) + f * (np.log(s1) - np.log(s0))))
+
+
+def _mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
+    # inf (diverged) stays inf in the mean, as it should
+    return curves.groupby(["batch_size", "lr", "step"], as_index=False)["eval_loss"].mean()
+
+
+def steps_to_target(curves: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per batch size: the lr that reaches target first (seed-mean curve), its steps and samples."""
+    mean = _mean_curves(curves).sort_values(["batch_size", "lr", "step"])
+    rows = [
+        (B, lr, crossing(g["step"].to_numpy(float), g["eval_loss"].to_numpy(float), target))
+        for (B, lr), g in mean.groupby(["batch_size", "lr"], sort=True)
+    ]
+    lanes = pd.DataFrame(rows, columns=["batch_size", "lr", "steps"]).dropna(subset=["steps"])
+    best = lanes.loc[lanes.groupby("batch_size")["steps"].idxmin()].reset_index(drop=True)
+    best["samples"] = best["batch_size"] * best["steps"]
+    return best
+
+
+def tradeoff_curve(S_min: float, E_min: float, B) -> tuple[np.ndarray, np.ndarray]:
+    """(S(B), E(B)) on the fitted trade-off S = S_min (1 + B_crit/B), E = E_min (1 + B/B_crit)."""
+    B = np.asarray(B, np.float64)
+    S = S_min + E_min / B
+    return S, B * S
+
+
+def _logS(B, a, b):
+    return np.log(np.exp(a) + np.exp(b) / B)
+
+
+def fit_tradeoff(B, S) -> Tradeoff:
+    """Fit S(B) = S_min + E_min / B in log space; 95% intervals from the fit covariance."""
+    B, S = np.asarray(B, np.float64), np.asarray(S, np.float64)
+    ok = np.isfinite(S) & (S > 0)
+    B, S = B[ok], S[ok]
+    if B.size < 3:
+        raise ValueError(f"need at least 3 batch sizes that reach the target, got {B.size}")
+    p0 = (np.log(S.min()), np.log((B * S).min()))
+    (a, b), cov = curve_fit(_logS, B, np.log(S), p0=p0, maxfev=20000)
+    cov = np.where(np.isfinite(cov), cov, np.inf)
+    # log B_crit = b - a
+    sd = np.sqrt(np.maximum([cov[0, 0], cov[1, 1], cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]], 0))
+
+    def ci(x, s):
+        return (float(np.exp(x - Z95 * s)), float(np.exp(x + Z95 * s)))
+
+    return Tradeoff(float(np.exp(a)), float(np.exp(b)), float(np.exp(b - a)),
+                    ci(a, sd[0]), ci(b, sd[1]), ci(b - a, sd[2]))
+
+
+def reachable_target(curves: pd.DataFrame, min_batches: int | None = None) -> float:
+    """The lowest seed-mean loss that at least min_batches batch sizes (default all) reach."""
+    best_B = _mean_curves(curves).groupby("batch_size")["eval_loss"].min().sort_values()
+    k = len(best_B) if min_batches is None else min_batches
+    return float(best_B.iloc[k - 1])
+
+
+def critical_batch(curves: pd.DataFrame, target: float | None = None, n_boot: int = 200,
+                   seed: int = 0) -> Critical:
+    """Steps and samples to target per batch size, the S-E trade-off fit and its bootstrap."""
+    if target is None:
+        # a little above what the slowest batch size reaches, so every batch size counts
+        floor = reachable_target(curves)
+        init = _mean_curves(curves).sort_values("step").groupby("batch_size")["eval_loss"].first()
+        target = float(np.exp(np.log(floor) + 0.1 * (np.log(init.min()) - np.log(floor))))
+    table = steps_to_target(curves, target)
+    fit = fit_tradeoff(table["batch_size"], table["steps"])
+    table["steps_fit"], table["samples_fit"] = tradeoff_curve(fit.S_min, fit.E_min,
+                                                              table["batch_size"])
+    seeds = np.unique(curves["seed"])
+    boot = None
+    if n_boot > 0 and seeds.size > 1:
+        rng = np.random.default_rng(seed)
+        by_seed = {s: g for s, g in curves.groupby("seed")}
+        rows = []
+        for _ in range(n_boot):
+            pick = rng.choice(seeds, seeds.size, replace=True)
+            # relabel so a seed drawn twice counts twice in the mean
+            sample = pd.concat([by_seed[s].assign(seed=i) for i, s in enumerate(pick)])
+            t = steps_to_target(sample, target)
+            try:
+                f = fit_tradeoff(t["batch_size"], t["steps"])
+            except (ValueError, RuntimeError):
+                continue
+            rows.append((f.S_min, f.E_min, f.B_crit))
+        boot = pd.DataFrame(rows, columns=["S_min", "E_min", "B_crit"])
+    return Critical(target, table, fit, boot)
+
+
+def boot_ci(boot: pd.DataFrame, level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of the bootstrap columns."""
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {c: tuple(float(v) for v in boot[c].quantile(q)) for c in boot.columns}
