@@ -106,8 +106,14 @@ def fit_tradeoff(B, S) -> Tradeoff:
     def ci(x, s):
         return (float(np.exp(x - Z95 * s)), float(np.exp(x + Z95 * s)))
 
-    return Tradeoff(float(np.exp(a)), float(np.exp(b)), float(np.exp(b - a)),
-                    ci(a, sd[0]), ci(b, sd[1]), ci(b - a, sd[2]))
+    return Tradeoff(
+        float(np.exp(a)),
+        float(np.exp(b)),
+        float(np.exp(b - a)),
+        ci(a, sd[0]),
+        ci(b, sd[1]),
+        ci(b - a, sd[2]),
+    )
 
 
 def reachable_target(curves: pd.DataFrame, min_batches: int | None = None) -> float:
@@ -117,8 +123,9 @@ def reachable_target(curves: pd.DataFrame, min_batches: int | None = None) -> fl
     return float(best_B.iloc[k - 1])
 
 
-def critical_batch(curves: pd.DataFrame, target: float | None = None, n_boot: int = 200,
-                   seed: int = 0) -> Critical:
+def critical_batch(
+    curves: pd.DataFrame, target: float | None = None, n_boot: int = 200, seed: int = 0
+) -> Critical:
     """Steps and samples to target per batch size, the S-E trade-off fit and its bootstrap."""
     if target is None:
         # a little above what the slowest batch size reaches, so every batch size counts
@@ -127,8 +134,9 @@ def critical_batch(curves: pd.DataFrame, target: float | None = None, n_boot: in
         target = float(np.exp(np.log(floor) + 0.1 * (np.log(init.min()) - np.log(floor))))
     table = steps_to_target(curves, target)
     fit = fit_tradeoff(table["batch_size"], table["steps"])
-    table["steps_fit"], table["samples_fit"] = tradeoff_curve(fit.S_min, fit.E_min,
-                                                              table["batch_size"])
+    table["steps_fit"], table["samples_fit"] = tradeoff_curve(
+        fit.S_min, fit.E_min, table["batch_size"]
+    )
     seeds = np.unique(curves["seed"])
     boot = None
     if n_boot > 0 and seeds.size > 1:

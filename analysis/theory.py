@@ -93,8 +93,9 @@ def expected_loss(eta, B, T, lam, noise_std: float, m0=None, chunk: int = 1 << 1
     if np.any(T_K < 0) or np.any(T_K != np.round(T_K)):
         raise ValueError("T must hold non-negative integers")
     # One eigendecomposition per distinct (eta, B); every T then costs O(D).
-    pairs, inv = np.unique(np.stack([eta_K, B_K], 1).astype(np.float64), axis=0,
-                           return_inverse=True)
+    pairs, inv = np.unique(
+        np.stack([eta_K, B_K], 1).astype(np.float64), axis=0, return_inverse=True
+    )
     inv = inv.ravel()
     a2 = 4.0 * pairs[:, 0] ** 2 / pairs[:, 1]
     diag_PxD = (1 - 2 * pairs[:, :1] * lam_D) ** 2 + a2[:, None] * lam_D**2
@@ -152,8 +153,15 @@ def budget_steps(B, samples: int | None = None, steps: int | None = None) -> np.
     return (samples // B) if samples is not None else np.full(B.shape, steps)
 
 
-def optimal_lr(B, lam, noise_std: float, samples: int | None = None, steps: int | None = None,
-               m0=None, num: int = 96) -> np.ndarray:
+def optimal_lr(
+    B,
+    lam,
+    noise_std: float,
+    samples: int | None = None,
+    steps: int | None = None,
+    m0=None,
+    num: int = 96,
+) -> np.ndarray:
     """eta*(B) minimising the expected final loss under the budget (log grid, then Brent)."""
     B_arr = np.asarray(B, np.float64)
     T_arr = budget_steps(B_arr.astype(np.int64), samples, steps)

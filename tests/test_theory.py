@@ -42,9 +42,11 @@ def test_expected_loss_matches_monte_carlo(B, frac):
     z = (mean - expected_curve(eta, B, steps, lam_D, S)) / se
     assert np.all(np.abs(z) < 4), z
     # The test has the power to see a gradient off by 2, and a wrong batch average of the noise.
-    for wrong in (expected_curve(2 * eta, B, steps, lam_D, S),
-                  expected_curve(eta / 2, B, steps, lam_D, S),
-                  expected_curve(eta, 2 * B, steps, lam_D, S)):
+    for wrong in (
+        expected_curve(2 * eta, B, steps, lam_D, S),
+        expected_curve(eta / 2, B, steps, lam_D, S),
+        expected_curve(eta, 2 * B, steps, lam_D, S),
+    ):
         assert np.max(np.abs(mean - wrong) / se) > 10
 
 
