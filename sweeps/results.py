@@ -1,0 +1,69 @@
+"""Results I/O: the two tables of a job and their run metadata, written atomically.
+
+A job directory holds
+  results.parquet   one row per batch_size x lr x seed (RESULT_COLUMNS plus the sweep settings)
+  _curves.parquet   losses at up to ~64 log-spaced steps per lane (CURVE_COLUMNS)
+The leading underscore keeps the curves out of `pandas.read_parquet(<dir>)`, which therefore
+reads the results of every job below a directory as one table. Run metadata (versions, device,
+git commit, compile and run seconds per batch size, the full config) is JSON in the key-value
+metadata of both files under the key `lrscale`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+RESULTS = "results.parquet"
+CURVES = "_curves.parquet"
+META_KEY = b"lrscale"
+
+# Columns every results table has, after the settings columns of `sweeps.config.settings`.
+RESULT_COLUMNS = {
+    "sweep_id": "string",
+    "batch_size": "int64",
+    "lr": "float64",
+    "lr_index": "int64",
+    "seed": "int64",
+    "steps": "int64",
+    "samples": "int64",
+    "final_train_loss": "float64",
+    "final_eval_loss": "float64",
+    "diverged": "bool",
+    "diverged_step": "Int64",  # null unless diverged
+}
+CURVE_COLUMNS = {
+    "sweep_id": "string",
+    "model": "string",
+    "optimizer": "string",
+    "task": "string",
+    "budget_kind": "string",
+    "batch_size": "int64",
+    "lr": "float64",
+    "seed": "int64",
+    "step": "int64",
+    "train_loss": "float64",  # mean minibatch loss since the previous point (+inf once diverged)
+    "eval_loss": "float64",  # population MSE (linear) or held-out MSE (MLP) at this step
+}
+
+
+def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:
+    """Write df to path through a hidden temporary file and os.replace: readers never see half."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str).encode()}
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def read_meta(path: Path) -> dict:
+    """The run metadata stored in a results or curves file."""
+    md = pq.read_schema(path).metadata or {}
+    return json.loads(md[META_KEY]) if META_KEY in md else {}

@@ -1,0 +1,44 @@
+"""Shared test helpers: the real configs, composed through Hydra and shrunk by overrides."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from sweeps.config import Config, register, to_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# The smoke sweep, shrunk further: the tests exercise the code paths, not the science.
+SMALL = ["sweep=smoke", "task.dim=8", "model.width=16", "task.n_eval=256", "progress=false"]
+
+
+def make_config(*overrides: str) -> Config:
+    """Compose conf/config.yaml with overrides into the typed Config (what sweeps.run gets)."""
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return to_config(compose("config", overrides=list(overrides)))
+
+
+def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `python -m sweeps.run ARGS` in a subprocess, as a user would."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "sweeps.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def small():
+    """A factory of small real configs: small(*extra_overrides) -> Config."""
+    return lambda *extra: make_config(*SMALL, *extra)

@@ -1,0 +1,72 @@
+"""Config composition, schema and the start-up checks of bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sweeps.config import ConfigError, sweep_id, validate
+from tests.conftest import CONF, cli, make_config
+
+GROUPS = {
+    g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("model", "optimizer", "sweep")
+}
+
+
+@pytest.mark.parametrize("model,optimizer,sweep", list(itertools.product(*GROUPS.values())))
+def test_every_combination_composes_and_validates(model, optimizer, sweep):
+    cfg = make_config(f"model={model}", f"optimizer={optimizer}", f"sweep={sweep}")
+    assert validate(cfg) is cfg
+    assert (cfg.model.name, cfg.optimizer.name) == (model, optimizer)
+
+
+def test_sweep_id_ignores_batch_sizes_and_seeds_but_not_the_task():
+    a = make_config()
+    b = make_config("sweep.batch_sizes=[2,8]", "sweep.seeds=5")
+    c = make_config("task.noise_std=0.1")
+    assert sweep_id(a) == sweep_id(b) != sweep_id(c)
+
+
+# (override, text the one-line error must contain): the range checks of sweeps.config.validate.
+BAD_VALUES = [
+    ("sweep.batch_sizes=[4,0]", "sweep.batch_sizes"),
+    ("sweep.batch_sizes=[]", "sweep.batch_sizes"),
+    ("sweep.lr.min=0", "sweep.lr.min"),
+    ("sweep.lr.min=2.0", "sweep.lr.max"),
+    ("sweep.lr.num=1", "sweep.lr.num"),
+    ("sweep.seeds=0", "sweep.seeds"),
+    ("sweep.budget.steps=10", "sweep.budget"),
+    ("sweep.budget.samples=null", "sweep.budget"),
+    ("sweep.budget.samples=8", "sweep.budget.samples"),
+    ("task.n_train=8", "task.n_train"),
+    ("task.dim=0", "task.dim"),
+    ("task.noise_std=-0.1", "task.noise_std"),
+]
+
+
+@pytest.mark.parametrize("override,key", BAD_VALUES)
+def test_bad_value_is_refused_in_process(override, key):
+    cfg = make_config("sweep=smoke", override)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(cfg)
+
+
+# Hydra's own checks: unknown option, misspelt key, wrong type.
+BAD_SCHEMA = [
+    ("optimizer=adamx", "adamx"),
+    ("sweep.lr.mni=0.1", "mni"),
+    ("+model.widht=3", "widht"),
+    ("sweep.seeds=three", "sweep.seeds"),
+]
+
+
+@pytest.mark.parametrize("override,key", BAD_VALUES + BAD_SCHEMA)
+def test_bad_input_fails_at_start_up_and_writes_nothing(tmp_path, override, key):
+    run_dir = tmp_path / "run"
+    r = cli("sweep=smoke", override, f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=60)
+    assert r.returncode != 0
+    assert key in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not run_dir.exists()
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
