@@ -116,3 +116,56 @@ def test_optimal_lr_step_budget_grows_slowly():
     lam_D = spectrum(64, 1.0)
     eta_B = optimal_lr(np.array([1, 1024]), lam_D, S, steps=1000)
     assert 1.5 < eta_B[1] / eta_B[0] < 10  # far below the 1024x of linear scaling
+
+
+def simulate_momentum(eta, B, beta, nesterov, steps, lam_D, s, R, rng):
+    """Mean and standard error of the population MSE of optax-style momentum SGD."""
+    D = lam_D.size
+    w_star_RxD = rng.standard_normal((R, D)) / np.sqrt(D)
+    w_RxD, v_RxD, out = np.zeros((R, D)), np.zeros((R, D)), []
+    for t in range(1, max(steps) + 1):
+        x_RxBxD = rng.standard_normal((R, B, D)) * np.sqrt(lam_D)
+        y_RxB = np.einsum("rbd,rd->rb", x_RxBxD, w_star_RxD) + s * rng.standard_normal((R, B))
+        r_RxB = np.einsum("rbd,rd->rb", x_RxBxD, w_RxD) - y_RxB
+        g_RxD = (2.0 / B) * np.einsum("rbd,rb->rd", x_RxBxD, r_RxB)
+        v_RxD = beta * v_RxD + g_RxD
+        w_RxD = w_RxD - eta * (g_RxD + beta * v_RxD if nesterov else v_RxD)
+        if t in steps:
+            L_R = ((w_RxD - w_star_RxD) ** 2 * lam_D).sum(1) + s**2
+            out.append((L_R.mean(), L_R.std(ddof=1) / np.sqrt(R)))
+    return np.array(out).T
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_matches_monte_carlo(nesterov):
+    lam_D, B, beta, steps = spectrum(8, 1.0), 2, 0.8, [10, 40, 120]
+    eta = 0.5 * float(divergence_edge(B, lam_D, beta, nesterov))
+    mean, se = simulate_momentum(
+        eta, B, beta, nesterov, steps, lam_D, S, 3000, np.random.default_rng(5)
+    )
+    th = expected_curve(eta, B, steps, lam_D, S, momentum=beta, nesterov=nesterov)
+    assert np.all(np.abs(mean - th) < 4 * se), (mean - th) / se
+    other = expected_curve(eta, B, steps, lam_D, S, momentum=beta, nesterov=not nesterov)
+    assert np.max(np.abs(mean - other) / se) > 10
+
+
+def test_momentum_limits():
+    lam_D = spectrum(16, 1.0)
+    # beta -> 0 is plain SGD
+    a = expected_loss(0.02, 4, 200, lam_D, S, momentum=1e-12)
+    assert a == pytest.approx(expected_loss(0.02, 4, 200, lam_D, S), rel=1e-9)
+    # full batch: heavy ball is stable below (1+beta)/lam_max, Nesterov below that / (1+2 beta)
+    beta, lmax = 0.9, lam_D.max()
+    hb = divergence_edge(1e7, lam_D, beta)
+    nest = divergence_edge(1e7, lam_D, beta, nesterov=True)
+    assert hb == pytest.approx((1 + beta) / lmax, rel=1e-4)
+    assert nest == pytest.approx((1 + beta) / ((1 + 2 * beta) * lmax), rel=1e-4)
+    for e, n in ((hb, False), (nest, True)):
+        assert (
+            spectral_radius(0.99 * e, 1e7, lam_D, beta, n)
+            < 1
+            < spectral_radius(1.01 * e, 1e7, lam_D, beta, n)
+        )
+    # at small steps momentum acts as SGD with eta / (1 - beta)
+    eta_m = optimal_lr(4, lam_D, S, samples=4096, momentum=beta)
+    assert eta_m * 10 == pytest.approx(optimal_lr(4, lam_D, S, samples=4096), rel=0.1)
