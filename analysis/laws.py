@@ -222,10 +222,12 @@ def classify(law: str, p: dict, B_min: float, B_max: float) -> str:
         return next(
             (s for v, s in near.items() if abs(a - v) < 0.15), "falling" if a < 0 else "power"
         )
-    s0, s1 = local_slope(law, p, [B_min, B_max])
+    # Only a bend inside the batch sizes counts: past either end, the data see one regime.
+    Bn = p["B_noise"]
+    inside = B_min <= Bn <= B_max
     if law == "saturating":
-        return "flat" if s0 < 0.15 else "linear" if s1 > 0.85 else "linear-then-saturating"
-    return "sqrt" if s1 > 0.35 else "falling" if s0 < -0.35 else "surge"
+        return "linear-then-saturating" if inside else "flat" if Bn < B_min else "linear"
+    return "surge" if inside else "falling" if Bn < B_min else "sqrt"
 
 
 def describe(law: str, p: dict, B_min: float, B_max: float) -> str:

@@ -7,13 +7,19 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.load import LABEL_COLUMNS
+from analysis.load import LABEL_COLUMNS, labels
 
 GROUP = [*LABEL_COLUMNS, "batch_size"]
 
 
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """df with a sweep label column (load() adds one; hand-built tables may lack it)."""
+    return df if "label" in df.columns else df.assign(label=labels(df))
+
+
 def curve(df: pd.DataFrame) -> pd.DataFrame:
     """Loss vs lr per sweep and batch size: mean, median and spread over seeds (diverged = +inf)."""
+    df = _labelled(df)
     g = df.groupby([*GROUP, "lr"], sort=True)["final_eval_loss"]
     out = g.agg(["mean", "median", "std", "min", "max", "size"]).rename(columns={"size": "seeds"})
     out["diverged"] = df.groupby([*GROUP, "lr"], sort=True)["diverged"].sum()
@@ -102,6 +108,7 @@ def optima(
 ) -> pd.DataFrame:
     """eta* per sweep and batch size: refined argmin of the seed-mean loss, bootstrap interval."""
     rng = np.random.default_rng(seed)
+    df = _labelled(df)
     rows = []
     for key, g in df.groupby(GROUP, sort=True, dropna=False):
         P = g.pivot_table(index="lr", columns="seed", values="final_eval_loss", aggfunc="first")

@@ -1,0 +1,387 @@
+"""Seaborn figures of one sweep (loss vs lr, eta* vs B, heatmap) and one across sweeps.
+
+Every function draws on `ax` (a new figure when None), returns the Axes, and then calls each
+overlay `fn(ax, ctx)` it is given or that is registered with `register_overlay`, so that other
+modules can add lines (a theory curve, a divergence edge) without touching this one. `ctx` holds
+the sweep's tables: "res" (results rows), "curve", "opt", "fits", "label".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
+
+from analysis import laws  # noqa: E402
+
+Overlay = Callable[[plt.Axes, dict], None]
+KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison")
+OVERLAYS: dict[str, list[Overlay]] = {k: [] for k in KINDS}
+FORMATS = ("png", "svg")
+STYLE = dict(style="whitegrid", rc={"axes.edgecolor": "0.3"})
+DIVERGED = "0.3"
+
+
+def register_overlay(kind: str, fn: Overlay) -> Overlay:
+    """Draw fn(ax, ctx) on every figure of this kind from now on."""
+    if kind not in OVERLAYS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    OVERLAYS[kind].append(fn)
+    return fn
+
+
+def _overlay(kind: str, ax, ctx: dict | None, extra: Iterable[Overlay]) -> None:
+    for fn in [*OVERLAYS[kind], *extra]:
+        fn(ax, ctx or {})
+
+
+def _axes(ax, size=(7.5, 4.8)):
+    if ax is not None:
+        return ax
+    with sns.axes_style(**STYLE):
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a sweep label."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "sweep"
+
+
+def colors(batch_sizes) -> dict:
+    """A sequential colour per batch size, evenly spaced in log B."""
+    bs = sorted(set(int(b) for b in batch_sizes))
+    cmap = sns.color_palette("viridis", as_cmap=True)
+    norm = LogNorm(min(bs), max(bs)) if len(bs) > 1 and min(bs) > 0 else (lambda b: 0.5)
+    return {b: cmap(0.9 * float(norm(b))) for b in bs}  # stop short of the palest yellow
+
+
+def _batch_axis(ax, batch_sizes) -> None:
+    """Log x axis ticked at the batch sizes themselves, at most about 12 of them."""
+    bs = np.unique(np.asarray(batch_sizes, float))
+    ax.set_xscale("log")
+    if len(bs):
+        ax.set_xticks(bs[:: max(1, -(-len(bs) // 12))])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _subtitle(opt: pd.DataFrame) -> str:
+    r = opt.iloc[0]
+    return f"{r['budget_kind']} budget {r['budget']:,}, mean over {int(opt['seeds'].max())} seeds"
+
+
+def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
+    """Seed-mean final eval loss vs lr, one line per batch size; eta* starred; divergence shaded."""
+    ax = _axes(ax)
+    col = colors(curve["batch_size"])
+    first_div = {}
+    for b, g in curve.groupby("batch_size", sort=True):
+        ok = np.isfinite(g["mean"].to_numpy())
+        ax.plot(g["lr"][ok], g["mean"][ok], color=col[b], marker=".", ms=4, lw=1.4, label=f"{b}")
+        div = g["lr"][~ok]
+        if len(div):
+            first_div[b] = div.min()
+    for r in opt.itertuples():
+        if np.isfinite(r.eta):
+            hollow = r.status != "ok"
+            ax.scatter(
+                r.eta,
+                r.loss,
+                marker="*",
+                s=150,
+                zorder=5,
+                linewidths=0.8,
+                edgecolors=col[r.batch_size] if hollow else "k",
+                facecolors="none" if hollow else col[r.batch_size],
+            )
+    handles, names = ax.get_legend_handles_labels()
+    if first_div:
+        lo, hi = min(first_div.values()), max(first_div.values())
+        right = curve["lr"].max() * 1.25
+        ax.axvspan(lo, right, color="tab:red", alpha=0.07, lw=0)
+        ax.axvspan(hi, right, color="tab:red", alpha=0.12, lw=0)
+        tr = ax.get_xaxis_transform()
+        for b, x in first_div.items():
+            ax.plot([x], [0.97], marker="x", color=col[b], transform=tr, ms=7, mew=1.8)
+        handles += [
+            Patch(color="tab:red", alpha=0.1),
+            Line2D([], [], marker="x", color="0.3", ls="", mew=1.8),
+        ]
+        names += ["diverged (a seed, some B)", "first diverged lr"]
+    handles += [Line2D([], [], marker="*", color="0.5", mec="k", ls="", ms=11)]
+    names += ["η* (refined argmin)"]
+    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="final eval loss (MSE)")
+    ax.set_xlim(curve["lr"].min() / 1.25, curve["lr"].max() * 1.25)
+    ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({_subtitle(opt)})")
+    ax.legend(
+        handles,
+        names,
+        title="batch size B",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize="small",
+        title_fontsize="small",
+        frameon=False,
+    )
+    _overlay("loss_vs_lr", ax, ctx, overlays)
+    return ax
+
+
+def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), ctx=None):
+    """eta* vs B with bootstrap intervals and every fitted law; the AIC-best one emphasised."""
+    ax = _axes(ax, (7, 5.6))
+    u = opt[opt["usable"]]
+    lo = (u["eta"] - u["eta_lo"]).fillna(0).clip(lower=0)
+    hi = (u["eta_hi"] - u["eta"]).fillna(0).clip(lower=0)
+    ax.errorbar(
+        u["batch_size"],
+        u["eta"],
+        yerr=[lo, hi],
+        fmt="o",
+        color="k",
+        ms=5,
+        capsize=3,
+        zorder=4,
+        label="η* with 95% bootstrap interval",
+    )
+    for edge, mk, way in (("low", "v", "below"), ("high", "^", "above")):
+        e = opt[opt["edge"].eq(edge)]
+        if len(e):
+            ax.scatter(
+                e["batch_size"],
+                e["eta"],
+                marker=mk,
+                s=50,
+                facecolors="none",
+                edgecolors="tab:red",
+                zorder=4,
+                label=f"minimum at the grid edge (true η* {way}; not fitted)",
+            )
+    B = opt["batch_size"][np.isfinite(opt["eta"])]
+    if len(fitted) and len(B):
+        grid = np.geomspace(B.min() / 1.4, B.max() * 1.4, 200)
+        pal = dict(zip(laws.LAWS, sns.color_palette("colorblind", 3), strict=True))
+        for r in fitted.sort_values("aic").itertuples():
+            p = r._asdict()
+            if r.best:
+                name = f"best by AIC: {laws.TITLES[r.law]}\n{laws.formula(r.law, p)}"
+                ax.plot(
+                    grid,
+                    laws.predict(r.law, p, grid),
+                    color=pal[r.law],
+                    lw=2.6,
+                    zorder=3,
+                    label=name,
+                )
+            else:
+                ax.plot(
+                    grid,
+                    laws.predict(r.law, p, grid),
+                    color=pal[r.law],
+                    lw=1.2,
+                    ls="--",
+                    alpha=0.85,
+                    label=f"{laws.TITLES[r.law]}, ΔAIC = {r.delta_aic:.1f}",
+                )
+    elif len(opt):
+        n = int(opt["usable"].sum())
+        ax.text(
+            0.02,
+            0.04,
+            f"no law fitted: {n} usable batch size(s), 3 needed",
+            transform=ax.transAxes,
+            fontsize="small",
+            color="tab:red",
+        )
+    dead = opt[opt["status"].eq("diverged")]["batch_size"]
+    if len(dead):
+        ax.text(
+            0.98,
+            0.04,
+            "all lanes diverged at B = " + ", ".join(map(str, dead)),
+            transform=ax.transAxes,
+            ha="right",
+            fontsize="small",
+            color="tab:red",
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size B (samples per step)",
+        ylabel="optimal learning rate η*",
+    )
+    _batch_axis(ax, opt["batch_size"])
+    ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({_subtitle(opt)})")
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=2, frameon=False
+    )
+    _overlay("eta_vs_batch", ax, ctx, overlays)
+    return ax
+
+
+def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
+    """eta*(B) / eta*(smallest usable B) of every sweep, so slopes compare on one plot."""
+    ax = _axes(ax, (9, 4.8))
+    labels = sorted(opt["label"].unique())
+    pal = dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    Bs = []
+    for lab in labels:
+        u = opt[(opt["label"] == lab) & opt["usable"]].sort_values("batch_size")
+        if not len(u):
+            continue
+        ref, b_ref = u["eta"].iloc[0], u["batch_size"].iloc[0]
+        y = u["eta"] / ref
+        err = [
+            (u["eta"] - u["eta_lo"]).fillna(0).clip(lower=0) / ref,
+            (u["eta_hi"] - u["eta"]).fillna(0).clip(lower=0) / ref,
+        ]
+        ax.errorbar(
+            u["batch_size"],
+            y,
+            yerr=err,
+            marker="o",
+            ms=4,
+            capsize=2,
+            lw=1.6,
+            color=pal[lab],
+            label=f"{lab} (η* = {ref:.3g} at B = {b_ref})",
+        )
+        Bs += list(u["batch_size"])
+    if Bs:
+        b0, b1 = min(Bs), max(Bs)
+        g = np.geomspace(b0, b1, 50)
+        for p, name, ls in ((1.0, "∝ B", ":"), (0.5, "∝ √B", "-.")):
+            ax.plot(g, (g / b0) ** p, color="0.55", ls=ls, lw=1.2, label=f"reference {name}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size B (samples per step)",
+        ylabel="η*(B) / η*(smallest B)",
+    )
+    _batch_axis(ax, Bs)
+    ax.set_title("Optimal learning rate vs batch size, relative to the smallest batch size")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
+    _overlay("comparison", ax, ctx, overlays)
+    return ax
+
+
+def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
+    """log10 seed-mean loss over (batch size, lr); diverged cells dark; eta* marked per row."""
+    ax = _axes(ax, (8, 4.8))
+    P = curve.pivot_table(index="batch_size", columns="lr", values="mean", aggfunc="first")
+    P = P.sort_index(ascending=False)  # small batches at the bottom, like the other figures
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Z = np.log10(P.where(np.isfinite(P)))
+    sns.heatmap(
+        Z,
+        ax=ax,
+        cmap="rocket_r",
+        mask=Z.isna(),
+        cbar_kws={"label": "log10 final eval loss (seed mean)"},
+    )
+    ax.set_facecolor(DIVERGED)
+    ax.grid(False)
+    lrs = P.columns.to_numpy(float)
+    step = max(1, len(lrs) // 8)
+    ax.set_xticks(
+        np.arange(0, len(lrs), step) + 0.5,
+        [f"{v:.2g}" for v in lrs[::step]],
+        rotation=45,
+        ha="right",
+    )
+    ax.set_yticks(np.arange(len(P)) + 0.5, [str(b) for b in P.index], rotation=0)
+    rows = {b: i for i, b in enumerate(P.index)}
+    e = opt[np.isfinite(opt["eta"])]
+    if len(e) and len(lrs) > 1:
+        xs = np.interp(np.log10(e["eta"]), np.log10(lrs), np.arange(len(lrs))) + 0.5
+        ys = [rows[b] + 0.5 for b in e["batch_size"]]
+        ax.scatter(xs, ys, marker="*", s=90, c="w", edgecolors="k", linewidths=0.6, zorder=3)
+    ax.legend(
+        [Line2D([], [], marker="*", color="w", mec="k", ls="", ms=10), Patch(color=DIVERGED)],
+        ["η*", "diverged (a seed) / not run"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+        ncol=2,
+        fontsize="small",
+        frameon=False,
+    )
+    ax.set(xlabel="learning rate η", ylabel="batch size B (samples per step)")
+    ax.set_title(
+        f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({_subtitle(opt)})"
+    )
+    _overlay("heatmap", ax, ctx, overlays)
+    return ax
+
+
+def save(ax, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the figure of ax as stem.<fmt> for each format and close it."""
+    fig = ax.figure
+    out = []
+    for fmt in formats:
+        p = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(p, dpi=130)  # constrained layout already fits the outside legends
+        fig.set_layout_engine("none")  # the layout is done; later formats reuse it
+        out.append(p)
+    plt.close(fig)
+    return out
+
+
+def draw(
+    res,
+    curve,
+    opt,
+    fitted,
+    out: Path,
+    formats: Sequence[str] = FORMATS,
+    overlays: dict[str, Sequence[Overlay]] | None = None,
+) -> dict[str, list[Path]]:
+    """Every figure of every sweep, plus the comparison, into out/; {figure name: files}.
+
+    A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    extra = overlays or {}
+    files: dict[str, list[Path]] = {}
+    for sid, o in opt.groupby("sweep_id", sort=True):
+        lab = o["label"].iloc[0]
+        c = curve[curve["sweep_id"] == sid]
+        if not np.isfinite(c["mean"]).any():
+            continue  # every lr diverged for a seed at every B: nothing to draw on log axes
+        f = fitted[fitted["sweep_id"] == sid] if len(fitted) else fitted
+        ctx = dict(res=res[res["sweep_id"] == sid], curve=c, opt=o, fits=f, label=lab)
+        s = slug(lab)
+        files[f"{s}_loss_vs_lr"] = save(
+            loss_vs_lr(c, o, overlays=extra.get("loss_vs_lr", ()), ctx=ctx),
+            out / f"{s}_loss_vs_lr",
+            formats,
+        )
+        files[f"{s}_eta_vs_batch"] = save(
+            eta_vs_batch(o, f, overlays=extra.get("eta_vs_batch", ()), ctx=ctx),
+            out / f"{s}_eta_vs_batch",
+            formats,
+        )
+        files[f"{s}_heatmap"] = save(
+            heatmap(c, o, overlays=extra.get("heatmap", ()), ctx=ctx), out / f"{s}_heatmap", formats
+        )
+    if opt["usable"].any():
+        ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
+        files["comparison"] = save(
+            comparison(opt, overlays=extra.get("comparison", ()), ctx=ctx),
+            out / "comparison",
+            formats,
+        )
+    return files

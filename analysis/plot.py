@@ -1,0 +1,148 @@
+"""Draw every figure of the sweeps found below the given paths.
+
+python -m analysis.plot DIR... [--out DIR/figures] [--format png,svg] [--skip-bad]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import figures, laws, optimum
+from analysis.load import AnalysisError, load
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every table the figures and the report are drawn from."""
+
+    res: pd.DataFrame
+    curve: pd.DataFrame
+    opt: pd.DataFrame
+    fits: pd.DataFrame
+    summary: pd.DataFrame
+    problems: list[str]
+
+
+def analyse(
+    paths, skip_bad: bool = False, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> Analysis:
+    """Load the results below paths and compute optima, fits and their summary."""
+    res = load(paths, skip_bad=skip_bad)
+    opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed)
+    fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
+    return Analysis(
+        res,
+        optimum.curve(res),
+        opt,
+        fitted,
+        laws.summary(opt, fitted, level),
+        optimum.problems(opt),
+    )
+
+
+def out_dir(paths: Iterable[str | Path], sub: str = "") -> Path:
+    """The directory the inputs share (a file's own directory), joined with sub."""
+    dirs = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths]
+    return Path(os.path.commonpath([d.resolve() for d in dirs])) / sub
+
+
+def plot_dirs(
+    paths: Iterable[str | Path],
+    out: str | Path | None = None,
+    formats=figures.FORMATS,
+    skip_bad: bool = False,
+) -> list[Path]:
+    """Draw all figures of the sweeps below paths into out (default: <common dir>/figures)."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    a = analyse(paths, skip_bad=skip_bad)
+    for p in a.problems:
+        warnings.warn(p, stacklevel=2)
+    files = figures.draw(
+        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, "figures")), formats
+    )
+    return [f for fs in files.values() for f in fs]
+
+
+def notes(a: Analysis) -> list[str]:
+    """One line per thing a user should know: edge minima, diverged batch sizes, missing fits."""
+    out = []
+    for r in a.opt[a.opt["note"].fillna("").ne("")].itertuples():
+        out.append(f"{r.label}, B={r.batch_size}: {r.note}")
+    for r in a.summary[a.summary["reason"].fillna("").ne("")].itertuples():
+        out.append(f"{r.label}: no law fitted: {r.reason}")
+    return out
+
+
+def _args(argv, prog: str, what: str, out_help: str):
+    ap = argparse.ArgumentParser(prog=prog, description=what)
+    ap.add_argument("paths", nargs="+", help="run dirs, multirun dirs or results.parquet files")
+    ap.add_argument("--out", help=out_help)
+    ap.add_argument(
+        "--format",
+        default=",".join(figures.FORMATS),
+        help="comma-separated image formats (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip unreadable or foreign parquet files instead of stopping",
+    )
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    return ap.parse_args(argv)
+
+
+def run(argv, prog: str, what: str, body, out_help: str) -> int:
+    """Shared CLI frame: one-line errors with exit code 2, never a traceback for bad input."""
+    args = _args(argv, prog, what, out_help)
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            a = analyse(args.paths, skip_bad=args.skip_bad, n_boot=args.boot)
+            body(args, a)
+        except AnalysisError as e:
+            err = str(e)
+        else:
+            err = None
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            print(f"{prog}: warning: {w.message}", file=sys.stderr)
+    if err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    for n in notes(a):
+        print(f"note: {n}")
+    for p in a.problems:
+        print(f"{prog}: error: {p}", file=sys.stderr)
+    print(f"done in {time.perf_counter() - t:.1f} s")
+    return 2 if a.problems else 0
+
+
+def main(argv=None) -> int:
+    def body(args, a):
+        out = Path(args.out) if args.out else out_dir(args.paths, "figures")
+        files = figures.draw(a.res, a.curve, a.opt, a.fits, out, args.format.split(","))
+        for fs in files.values():
+            for f in fs:
+                print(f"wrote {f}")
+
+    return run(
+        argv,
+        "analysis.plot",
+        "Draw every figure of the sweeps below the given paths.",
+        body,
+        "figures directory (default: <common dir of the inputs>/figures)",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

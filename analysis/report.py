@@ -1,0 +1,369 @@
+"""report.md from saved results: per-batch-size optima, fitted laws, figures, the three answers.
+
+python -m analysis.report DIR... [--out DIR/report.md] [--skip-bad]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures, laws
+from analysis.plot import Analysis, analyse, notes, out_dir, run
+
+LEVEL = 0.95
+
+
+def _g(v, fmt=".3g") -> str:
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+
+def _ci(lo, hi, fmt=".3g") -> str:
+    return f"[{_g(lo, fmt)}, {_g(hi, fmt)}]"
+
+
+def _rows(summary: pd.DataFrame, model: str | None, optimizer: str) -> pd.DataFrame:
+    s = summary[summary["optimizer"] == optimizer]
+    return s if model is None else s[s["model"] == model]
+
+
+def _slope(r) -> str:
+    if not np.isfinite(r["slope"]):
+        return "no small-batch slope (fewer than 2 usable batch sizes)"
+    return (
+        f"d log eta*/d log B = {r['slope']:.2f} {_ci(r['slope_lo'], r['slope_hi'], '.2f')} "
+        f"over B = {r['slope_B_min']:g}..{r['slope_B_max']:g}"
+    )
+
+
+def _rule(r) -> str:
+    """Which textbook rule the small-batch slope interval is consistent with, or where it lies."""
+    lo, hi = r["slope_lo"], r["slope_hi"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    rules = (
+        (1.0, "linear scaling (Goyal et al. 2017)"),
+        (0.5, "square-root scaling (Malladi et al. 2022)"),
+        (0.0, "no dependence on B"),
+    )
+    fits = [name for v, name in rules if lo <= v <= hi]
+    if fits:
+        return "; consistent with " + " and with ".join(fits)
+    if lo > 1:
+        return "; steeper than linear scaling"
+    if lo > 0.5:
+        return "; between square-root and linear scaling"
+    return "; between flat and square-root scaling" if lo > 0 else "; decreasing with B"
+
+
+def _one(r, fits: pd.DataFrame) -> str:
+    """One sweep's law in a sentence, or why there is none."""
+    if not r["law"]:
+        return f"no law could be fitted to {r['label']}: {r['reason']}."
+    f = fits[fits["sweep_id"] == r["sweep_id"]].sort_values("aic")
+    close = [
+        f"the {laws.TITLES[x.law]} fits about as well (ΔAIC = {x.delta_aic:.1f})"
+        for x in f.iloc[1:].itertuples()
+        if x.delta_aic < 2
+    ]
+    return (
+        f"eta*(B) resembles **{r['shape']}** ({laws.SHAPES[r['shape']]}): {r['words']}; "
+        f"best law by AIC: {laws.TITLES[r['law']]}, `{r['formula']}`"
+        + (f" ({'; '.join(close)})" if close else "")
+        + f". At the smallest batch sizes, {_slope(r)}{_rule(r)}."
+    )
+
+
+def _overlap(a, b) -> bool | None:
+    if not all(np.isfinite([a["slope_lo"], a["slope_hi"], b["slope_lo"], b["slope_hi"]])):
+        return None
+    return a["slope_lo"] <= b["slope_hi"] and b["slope_lo"] <= a["slope_hi"]
+
+
+def _saturation(fits: pd.DataFrame, sid: str) -> float:
+    f = fits[(fits["sweep_id"] == sid) & (fits["law"] == "saturating")]
+    return float(f["B_noise"].iloc[0]) if len(f) else np.nan
+
+
+def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
+    """How sweep r differs from sweep base, from the fitted numbers."""
+    if not r["law"] or not base["law"]:
+        return ""
+    out = []
+    same = r["shape"] == base["shape"]
+    out.append(
+        f"the shape is {'the same' if same else 'different'} ({r['shape']} vs "
+        f"{base['shape']} for {base['label']})"
+    )
+    ov = _overlap(r, base)
+    if ov is not None:
+        if ov:
+            out.append(
+                f"the small-batch slopes agree within their intervals ({r['slope']:.2f} vs "
+                f"{base['slope']:.2f})"
+            )
+        else:
+            way = "steeper" if r["slope"] > base["slope"] else "shallower"
+            out.append(
+                f"the small-batch slope is {way}: {r['slope']:.2f} "
+                f"{_ci(r['slope_lo'], r['slope_hi'], '.2f')} vs {base['slope']:.2f} "
+                f"{_ci(base['slope_lo'], base['slope_hi'], '.2f')}"
+            )
+    if r["shape"] == base["shape"] == "linear-then-saturating":
+        b1, b0 = _saturation(fits, r["sweep_id"]), _saturation(fits, base["sweep_id"])
+        k = b1 / b0
+        out.append(
+            f"saturation sets in at B ~ {b1:.3g} instead of ~ {b0:.3g} "
+            f"({k:.2g}x {'later' if k > 1 else 'earlier'})"
+        )
+    return f" Compared with {what}: " + "; ".join(out) + "."
+
+
+def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
+    """The three homework answers, each derived from the fitted numbers."""
+    ans = {}
+    lin = _rows(summary, "linear", "sgd")
+    ans["a"] = (
+        " ".join(_one(r, fits) for _, r in lin.iterrows())
+        or "No linear+SGD sweep is among the results, so this question cannot be answered."
+    )
+    mlp = _rows(summary, "mlp", "sgd")
+    if not len(mlp):
+        ans["b"] = "No MLP+SGD sweep is among the results, so this question cannot be answered."
+    else:
+        parts = []
+        for _, r in mlp.iterrows():
+            base = lin.iloc[0] if len(lin) else None
+            vs = (
+                _versus(r, base, fits, base["label"])
+                if base is not None
+                else " There is no linear+SGD sweep to compare with."
+            )
+            parts.append(_one(r, fits) + vs)
+        ans["b"] = " ".join(parts)
+    adam = _rows(summary, None, "adam")
+    if not len(adam):
+        ans["c"] = "No Adam sweep is among the results, so this question cannot be answered."
+    else:
+        parts = []
+        for _, r in adam.iterrows():
+            sgd = _rows(summary, r["model"], "sgd")
+            if not len(sgd):
+                parts.append(
+                    f"{r['label']}: {_one(r, fits)} "
+                    f"There is no {r['model']}+SGD sweep to compare with."
+                )
+                continue
+            base = sgd.iloc[0]
+            parts.append(
+                f"{r['label']}: {_one(r, fits)}{_versus(r, base, fits, base['label'])} "
+                f"{_verdict(r, base)}"
+            )
+        ans["c"] = " ".join(parts)
+    return ans
+
+
+def _verdict(r, base) -> str:
+    """Whether Adam changes the scaling relative to SGD on the same model."""
+    ov = _overlap(r, base)
+    if not r["law"] or not base["law"] or ov is None:
+        return "Whether the scaling changes cannot be decided from these numbers."
+    if ov and r["shape"] == base["shape"]:
+        return "**The scaling does not change** significantly with Adam."
+    if r["slope"] < base["slope"]:
+        return (
+            "**The scaling changes: eta* grows more weakly with B under Adam**"
+            f" (slope {r['slope']:.2f} vs {base['slope']:.2f})."
+        )
+    return (
+        "**The scaling changes: eta* grows more strongly with B under Adam**"
+        f" (slope {r['slope']:.2f} vs {base['slope']:.2f})."
+    )
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _params(f) -> str:
+    names = laws.PARAMS[f["law"]]
+    return "; ".join(f"{n} = {_g(f[n])} {_ci(f[n + '_lo'], f[n + '_hi'])}" for n in names) + (
+        " (B_noise at the edge of its search range)" if f["at_bound"] else ""
+    )
+
+
+def _settings(res: pd.DataFrame) -> str:
+    r = res.iloc[0]
+    model = ["model_"] if r["model"] == "mlp" else []
+    cols = [c for c in res.columns if c.startswith(("task_", "optimizer_", *model))]
+    cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
+    return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
+
+
+def _link(files: list[Path], base: Path, alt: str) -> str:
+    png = next((f for f in files if f.suffix == ".png"), files[0])
+    return f"![{alt}]({Path(os.path.relpath(png, base)).as_posix()})"
+
+
+def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[str]) -> str:
+    """The report as markdown; figure links relative to base."""
+    s = a.summary
+    out = ["# Optimal learning rate vs batch size", ""]
+    out += [
+        f"{len(s)} sweep(s), {len(a.res):,} lanes, read from "
+        + ", ".join(f"`{p}`" for p in sources)
+        + ". eta* is the argmin over the lr grid of "
+        "the seed-mean final eval loss (a diverged lane counts as +inf), refined by a "
+        "parabola in (log lr, log loss) through the three grid points around it; intervals "
+        f"are {LEVEL:.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
+        "parameters). Laws are fitted to log eta* weighted by the eta* intervals; minima on "
+        "the edge of the lr grid are left out of the fits.",
+        "",
+    ]
+    out += ["## Answers", ""]
+    ans = answers(s, a.fits)
+    for k, q in (
+        ("a", "Linear regression + SGD: what function is eta*(B)?"),
+        ("b", "MLP + SGD: how does the law differ?"),
+        ("c", "Adam: does the scaling change?"),
+    ):
+        out += [f"**({k}) {q}** {ans[k]}", ""]
+    if "comparison" in figs:
+        out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
+    out += ["## Sweeps", ""]
+    rows = []
+    for _, r in s.iterrows():
+        ls = a.res[a.res["sweep_id"] == r["sweep_id"]]
+        rows.append(
+            [
+                r["label"],
+                f"{r['budget_kind']} {r['budget']:,}",
+                f"{ls['batch_size'].min()}..{ls['batch_size'].max()} "
+                f"({r['batch_sizes']}, {r['usable']} usable)",
+                ls["lr"].nunique(),
+                ls["seed"].nunique(),
+                laws.TITLES.get(r["law"], "none") if r["law"] else "none",
+                _g(r["slope"], ".2f") + " " + _ci(r["slope_lo"], r["slope_hi"], ".2f"),
+            ]
+        )
+    out += [
+        _table(
+            ["sweep", "budget", "batch sizes", "lrs", "seeds", "best law", "small-batch slope"],
+            rows,
+        ),
+        "",
+    ]
+    for _, r in s.iterrows():
+        out += _section(a, r, figs, base)
+    extra = notes(a) + a.problems
+    if extra:
+        out += ["## Notes", ""] + [f"- {n}" for n in extra] + [""]
+    return "\n".join(out)
+
+
+def _section(a: Analysis, r, figs, base) -> list[str]:
+    sid, lab = r["sweep_id"], r["label"]
+    o = a.opt[a.opt["sweep_id"] == sid]
+    out = [f"## {lab}", "", f"Settings: {_settings(a.res[a.res['sweep_id'] == sid])}.", ""]
+    out += ["### Optimal learning rate per batch size", ""]
+    rows = [
+        [
+            x.batch_size,
+            _g(x.eta),
+            _ci(x.eta_lo, x.eta_hi),
+            _g(x.eta_grid),
+            _g(x.loss),
+            _g(x.loss_median),
+            f"{x.diverged}/{x.lanes}",
+            x.note if x.note else ("fitted" if x.usable else ""),
+        ]
+        for x in o.itertuples()
+    ]
+    out += [
+        _table(
+            [
+                "B",
+                "eta*",
+                f"{LEVEL:.0%} interval",
+                "grid argmin",
+                "best loss (mean)",
+                "median loss there",
+                "diverged lanes",
+                "note",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    out += ["### Fitted laws", ""]
+    f = a.fits[a.fits["sweep_id"] == sid]
+    if len(f):
+        rows = [
+            [
+                ("**" + laws.TITLES[x["law"]] + "**") if x["best"] else laws.TITLES[x["law"]],
+                f"`{x['formula']}`",
+                _params(x),
+                f"{x['aic']:.1f}",
+                f"{x['delta_aic']:.1f}",
+            ]
+            for _, x in f.iterrows()
+        ]
+        out += [
+            _table(["law", "fit", f"parameters ({LEVEL:.0%} interval)", "AIC", "ΔAIC"], rows),
+            "",
+        ]
+        out += [f"Best by AIC: {r['words']}. Small-batch slope: {_slope(r)}.", ""]
+    else:
+        out += [f"No law fitted: {r['reason']}.", ""]
+    s = figures.slug(lab)
+    for name, alt in (
+        ("eta_vs_batch", "eta* vs batch size"),
+        ("loss_vs_lr", "loss vs lr"),
+        ("heatmap", "loss heatmap"),
+    ):
+        if f"{s}_{name}" in figs:
+            out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
+    return out
+
+
+def write_report(
+    paths,
+    out: str | Path | None = None,
+    skip_bad: bool = False,
+    n_boot: int = 1000,
+    formats=figures.FORMATS,
+) -> Path:
+    """Draw the figures and write report.md (default: <common dir of paths>/report.md)."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot), paths, out, formats)
+
+
+def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
+    path = Path(out) if out else out_dir(paths, "report.md")
+    figs = figures.draw(a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats)
+    path.write_text(render(a, figs, path.parent, [str(p) for p in paths]))
+    return path
+
+
+def main(argv=None) -> int:
+    def body(args, a):
+        out = args.out or out_dir(args.paths, "report.md")
+        print(f"wrote {_write(a, args.paths, out, args.format.split(','))}")
+
+    return run(
+        argv,
+        "analysis.report",
+        "Write report.md (tables, fitted laws, figures, answers) for the given results.",
+        body,
+        "report file (default: <common dir of the inputs>/report.md)",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
