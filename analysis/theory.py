@@ -243,7 +243,7 @@ def optimal_lr(
 ) -> np.ndarray:
     """eta*(B) minimising the expected final loss under the budget (log grid, then Brent)."""
     B_arr = np.asarray(B, np.float64)
-    num = num or (96 if momentum == 0.0 else 32)  # a momentum mode costs a 3D x 3D eig
+    num = num or (48 if momentum == 0.0 else 32)  # a momentum mode costs a 3D x 3D eig
     T_arr = budget_steps(B_arr.astype(np.int64), samples, steps)
     out = np.full(B_arr.shape, np.nan)
     for idx in np.ndindex(B_arr.shape):
@@ -252,7 +252,7 @@ def optimal_lr(
             continue
         edge = float(divergence_edge(b, lam, momentum, nesterov))
         # A short horizon can favour a step beyond the mean-square edge: search past it.
-        grid = np.geomspace(edge * 1e-7, edge * 8, num)
+        grid = np.geomspace(edge * 1e-5, edge * 8, num)
         loss = expected_loss(grid, b, T, lam, noise_std, m0, momentum, nesterov)
         i = int(np.argmin(loss))
         lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, num - 1)])

@@ -53,7 +53,7 @@ def test_hvp_path_equals_dense_path_on_the_mlp():
     lam_D, rng = spectrum(8, 1.0), np.random.default_rng(3)
     w_star_D = rng.standard_normal(8) / np.sqrt(8)
     x_NxD, y_N = task_batch(lam_D, w_star_D, 128, rng)
-    model = mlp(8, 2, "tanh")
+    model = mlp(8, 1, "tanh")
     params = model.init(jax.random.key(0), 8, jnp.float32)
     dense = measure(model.apply, params, x_NxD, y_N)
     hvp = measure(model.apply, params, x_NxD, y_N, max_dense=0, n_hvp=128)

@@ -169,3 +169,64 @@ def test_momentum_limits():
     # at small steps momentum acts as SGD with eta / (1 - beta)
     eta_m = optimal_lr(4, lam_D, S, samples=4096, momentum=beta)
     assert eta_m * 10 == pytest.approx(optimal_lr(4, lam_D, S, samples=4096), rel=0.1)
+
+
+@pytest.fixture(scope="module")
+def engine_sweep():
+    """The real engine on a small linear + SGD sweep with many seeds: (cfg, lrs, {B: Lanes})."""
+    from sweeps import engine
+    from tests.conftest import make_config
+
+    cfg = make_config(
+        "sweep=smoke",
+        "task.dim=8",
+        "progress=false",
+        "sweep.seeds=256",
+        "sweep.lr.num=31",
+        "sweep.lr.min=1e-3",
+        "sweep.lr.max=1",
+        "sweep.budget.samples=1024",
+    )
+    lrs, seeds = engine.lr_grid(cfg), np.arange(cfg.sweep.seeds, dtype=np.uint32)
+    out = {}
+    for B in (1, 16):  # compiling dominates: two batch sizes
+        points = engine.curve_steps(1024 // B, 8)
+        out[B] = (points, engine.program(cfg, B, points)(lrs, seeds))
+    return cfg, lrs, out
+
+
+def _argmin_log(lrs, loss):
+    """Minimiser of a parabola through log loss vs log lr at the best grid point and neighbours."""
+    i = int(np.clip(np.argmin(loss), 1, len(lrs) - 2))
+    u, v = np.log(lrs[i - 1 : i + 2]), np.log(loss[i - 1 : i + 2])
+    a, b, _ = np.polyfit(u, v, 2)
+    return float(np.exp(-b / (2 * a)))
+
+
+def test_engine_mean_loss_matches_theory(engine_sweep):
+    cfg, lrs, out = engine_sweep
+    t, R = cfg.task, cfg.sweep.seeds
+    lam_D = spectrum(t.dim, t.spectrum_decay)
+    for B, (points, lanes) in out.items():
+        L_RxL = np.asarray(lanes.final_eval_loss, np.float64)
+        ok = lrs < 0.8 * divergence_edge(B, lam_D)  # heavy tails right at the edge
+        mean, se = L_RxL[:, ok].mean(0), L_RxL[:, ok].std(0, ddof=1) / np.sqrt(R)
+        th = expected_loss(lrs[ok], B, 1024 // B, lam_D, t.noise_std)
+        assert np.all(np.abs(mean - th) < 4 * se), (B, (mean - th) / se)
+        # the whole curve of the lane nearest the predicted optimum
+        j = int(np.argmin(np.abs(np.log(lrs / optimal_lr(B, lam_D, t.noise_std, samples=1024)))))
+        c_RxP = np.asarray(lanes.curve_eval[:, j], np.float64)
+        th = expected_curve(lrs[j], B, points, lam_D, t.noise_std)
+        assert np.all(np.abs(c_RxP.mean(0) - th) <= 4 * c_RxP.std(0, ddof=1) / np.sqrt(R) + 1e-6)
+
+
+def test_engine_optimal_lr_matches_theory(engine_sweep):
+    cfg, lrs, out = engine_sweep
+    t = cfg.task
+    lam_D = spectrum(t.dim, t.spectrum_decay)
+    Bs = np.array(sorted(out))
+    meas = np.array([_argmin_log(lrs, np.asarray(out[B][1].final_eval_loss).mean(0)) for B in Bs])
+    th = optimal_lr(Bs, lam_D, t.noise_std, samples=1024)
+    assert np.all(np.abs(np.log(meas / th)) < np.log(1.5)), (meas, th)
+    slope = np.log(meas[1] / meas[0]) / np.log(Bs[1] / Bs[0])
+    assert slope == pytest.approx(1.0, abs=0.15)
