@@ -79,6 +79,7 @@ class SweepConfig:
     divergence_factor: float = 1e3  # a lane whose loss exceeds this times its initial loss diverged
     curve_points: int = 64  # log-spaced points of the loss curves
     dtype: str = "float32"
+    memory_gb: float | None = None  # lanes run in chunks that fit this; None: half the device's
 
 
 @dataclass
@@ -88,6 +89,9 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     progress: bool = True
+    plot: bool = True  # draw the figures of the finished sweep
+    compile_cache: bool = True  # JAX's persistent compilation cache, in the user's cache directory
+    resume: bool = False  # continue the latest run of this model-optimizer (see README)
 
 
 def register() -> None:
@@ -145,6 +149,8 @@ def validate(cfg: Config) -> Config:
     _check(s.divergence_factor > 1, "sweep.divergence_factor", "> 1", s.divergence_factor)
     _check(s.curve_points >= 2, "sweep.curve_points", ">= 2", s.curve_points)
     _one_of("sweep.dtype", s.dtype, DTYPES)
+    if s.memory_gb is not None:
+        _check(s.memory_gb > 0, "sweep.memory_gb", "null (auto) or > 0", s.memory_gb)
     b = s.budget
     _check(
         (b.samples is None) != (b.steps is None),

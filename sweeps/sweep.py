@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
@@ -119,41 +125,207 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the sweep; every finished batch size is on disk."""
+
+    def __init__(self, signum: int, done: int, total: int):
+        self.signum, self.done, self.total = signum, done, total
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} with {done} of {total} batch sizes written")
+
+
+class ResumeError(Exception):
+    """The output directory holds results of another sweep."""
+
+
+class _Signals:
+    """First SIGINT/SIGTERM: stop after the batch size in progress; a second one: stop now."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in getattr(self, "old", {}).items():
+            signal.signal(s, h)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            # Results are replaced atomically, so dying here leaves only complete files.
+            print(f"\n{signal.Signals(signum).name} again: stopping now.", file=sys.stderr)
+            os._exit(128 + signum)
+        self.signum = signum
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after the batch size in progress "
+            "(send it again to stop now).",
+            file=sys.stderr,
+        )
+
+    def wait(self, out):
+        """block_until_ready, polling so that signal handlers run while XLA computes."""
+        leaves = jax.tree.leaves(out)
+        while not all(x.is_ready() for x in leaves):
+            time.sleep(0.02)
+        return out
+
+
+def cache_dir() -> Path:
+    """Where the persistent compilation cache lives: $LRSCALE_CACHE_DIR or the user cache."""
+    if os.environ.get("LRSCALE_CACHE_DIR"):
+        return Path(os.environ["LRSCALE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lrscale" / "jax"
+
+
+def lane_bytes(cfg: Config, batch_size: int, points: int) -> int:
+    """A generous estimate of the device memory one lane needs while it trains."""
+    D, m = cfg.task.dim, cfg.model
+    if m.name == "linear":
+        n_params, act = D, 2 * batch_size
+    else:
+        W = m.width
+        n_params = D * W + (m.depth - 1) * W * W + (m.depth + 1) * W + 1
+        # Activations of the minibatch (forward and backward) and of the held-out set.
+        act = 3 * W * m.depth * batch_size + W * m.depth * cfg.task.n_eval
+    state = {"sgd": 1 if cfg.optimizer.momentum else 0, "adam": 2}[cfg.optimizer.name]
+    # params, grads, updates, the frozen copy and the new params, plus optimizer state
+    return jnp.dtype(cfg.sweep.dtype).itemsize * (n_params * (5 + state) + act + 2 * points)
+
+
+def memory_budget(cfg: Config) -> float:
+    """Bytes the lanes of one call may use: the config's, or half of the device's memory."""
+    if cfg.sweep.memory_gb is not None:
+        return cfg.sweep.memory_gb * 2**30
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        return 0.5 * stats["bytes_limit"]
+    return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def lr_chunk(cfg: Config, batch_size: int, points: int, n_devices: int) -> int:
+    """Learning rates per call: as many as fit the memory budget, a multiple of the devices."""
+    per_lr = lane_bytes(cfg, batch_size, points) * cfg.sweep.seeds
+    fit = int(memory_budget(cfg) * n_devices // per_lr)
+    n = -(-cfg.sweep.lr.num // n_devices) * n_devices
+    return max(n_devices, min(n, fit // n_devices * n_devices))
+
+
+def train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig=None):
+    """All lanes of one batch size: (Lanes as numpy, compile seconds, run seconds).
+
+    The lr axis is sharded over every local device and cut into equal chunks that fit the
+    memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
+    """
+    devices = jax.devices()
+    mesh = Mesh(np.array(devices), ("lanes",))
+    chunk = lr_chunk(cfg, batch_size, len(points), len(devices))
+    n = -(-len(lrs) // chunk) * chunk
+    lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
+    seeds = jax.device_put(
+        np.arange(cfg.sweep.seeds, dtype=np.uint32), NamedSharding(mesh, PartitionSpec())
+    )
+    shard = NamedSharding(mesh, PartitionSpec("lanes"))
+    chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
+    t0 = time.perf_counter()
+    compiled = engine.program(cfg, batch_size, points).lower(chunks[0], seeds).compile()
+    t1 = time.perf_counter()
+    wait = sig.wait if sig else jax.block_until_ready
+    outs = [jax.device_get(wait(compiled(c, seeds))) for c in chunks]
+    t2 = time.perf_counter()
+    out = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : len(lrs)], *outs)
+    return out, t1 - t0, t2 - t1
+
+
+def previous_ids(out_dir: Path) -> set[str]:
+    """The sweep ids of the results already in out_dir (empty if none)."""
+    path = Path(out_dir) / results.RESULTS
+    if not path.exists():
+        return set()
+    return set(pd.read_parquet(path, columns=["sweep_id"])["sweep_id"].astype(str))
+
+
+def _previous(cfg: Config, out_dir: Path):
+    """Rows and curves already in out_dir, by batch size, for the batch sizes that are complete."""
+    ids = previous_ids(out_dir)
+    if not ids:
+        return {}, {}, []
+    if ids != {sweep_id(cfg)}:
+        raise ResumeError(
+            f"{out_dir} holds results of another sweep ({', '.join(sorted(ids))}; "
+            f"this is {sweep_id(cfg)}): nothing was changed; choose another directory"
+        )
+    path = out_dir / results.RESULTS
+    old = pd.read_parquet(path)
+    curves_path = out_dir / results.CURVES
+    old_curves = pd.read_parquet(curves_path) if curves_path.exists() else old.iloc[:0]
+    lanes = cfg.sweep.lr.num * cfg.sweep.seeds
+    rows, curves = {}, {}
+    for b, g in old.groupby("batch_size", sort=False):
+        c = old_curves[old_curves["batch_size"] == b] if len(old_curves) else None
+        if len(g) == lanes and c is not None and len(c):
+            rows[int(b)], curves[int(b)] = g.reset_index(drop=True), c.reset_index(drop=True)
+    timings = [t for t in results.read_meta(path).get("timings", []) if t["batch_size"] in rows]
+    return rows, curves, timings
+
+
+def _ordered(parts: dict, batch_sizes: list[int]) -> pd.DataFrame:
+    """Concatenate per-batch-size parts in the config's order, then any others kept from before."""
+    keys = [b for b in batch_sizes if b in parts] + [b for b in parts if b not in batch_sizes]
+    return pd.concat([parts[b] for b in keys], ignore_index=True)
+
+
+def setup_jax(cfg: Config) -> None:
+    if cfg.sweep.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    if cfg.compile_cache:
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
     """Train every batch size x lr x seed of cfg; write the tables into out_dir; return results.
 
-    The compile and run seconds of each batch size are in the returned frame's attrs["timings"].
+    A directory that already holds results of the same sweep is resumed: complete batch sizes
+    are kept, the rest are trained. The compile and run seconds of each batch size are in the
+    returned frame's attrs["timings"].
     """
     validate(cfg)
-    if cfg.sweep.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
+        tmp.unlink()
+    rows, curves, timings = _previous(cfg, out_dir)
+    setup_jax(cfg)
     lrs = engine.lr_grid(cfg)
-    seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
     meta = run_metadata(cfg)
+    meta["timings"] = timings
     batch_sizes = list(cfg.sweep.batch_sizes)
-    total = sum(cfg.sweep.budget.steps_for(b) for b in batch_sizes)
+    todo = [b for b in batch_sizes if b not in rows]
+    total = sum(cfg.sweep.budget.steps_for(b) for b in todo)
     bar = tqdm(total=total, unit="step", disable=not cfg.progress, dynamic_ncols=True)
-    tables, curves = [], []
-    for b in batch_sizes:
-        steps = cfg.sweep.budget.steps_for(b)
-        points = engine.curve_steps(steps, cfg.sweep.curve_points)
-        bar.set_postfix_str(f"B={b} lanes={len(lrs) * len(seeds)} steps={steps}")
-        t0 = time.perf_counter()
-        compiled = engine.program(cfg, b, points).lower(lrs, seeds).compile()
-        t1 = time.perf_counter()
-        out = jax.block_until_ready(compiled(lrs, seeds))
-        t2 = time.perf_counter()
-        rows = lane_rows(cfg, b, lrs, out)
-        tables.append(rows)
-        curves.append(curve_rows(rows, points, out))
-        meta["timings"].append({"batch_size": b, "compile_s": t1 - t0, "run_s": t2 - t1})
-        # Rewritten after every batch size so an interrupted sweep keeps what it finished.
-        results.write_table(pd.concat(tables, ignore_index=True), out_dir / results.RESULTS, meta)
-        results.write_table(pd.concat(curves, ignore_index=True), out_dir / results.CURVES, meta)
-        bar.update(steps)
+    if rows and cfg.progress:
+        bar.write(f"resuming {out_dir}: {len(rows)} batch sizes done, {len(todo)} to go")
+    with _Signals() as sig:
+        for b in todo:
+            steps = cfg.sweep.budget.steps_for(b)
+            points = engine.curve_steps(steps, cfg.sweep.curve_points)
+            bar.set_postfix_str(f"B={b} lanes={len(lrs) * cfg.sweep.seeds} steps={steps}")
+            out, compile_s, run_s = train_batch_size(cfg, b, lrs, points, sig)
+            rows[b] = lane_rows(cfg, b, lrs, out)
+            curves[b] = curve_rows(rows[b], points, out)
+            meta["timings"].append({"batch_size": b, "compile_s": compile_s, "run_s": run_s})
+            # Rewritten after every batch size so an interrupted sweep keeps what it finished.
+            results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
+            results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)
+            bar.update(steps)
+            if sig.signum is not None:
+                bar.close()
+                raise Interrupted(sig.signum, len(rows), len(batch_sizes))
     bar.close()
-    df = pd.concat(tables, ignore_index=True)
+    df = _ordered(rows, batch_sizes)
     df.attrs["timings"] = meta["timings"]
     return df

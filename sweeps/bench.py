@@ -1,0 +1,373 @@
+"""Benchmark: the vmapped sweep against a per-run loop, and its FLOP/s against the matmul peak.
+
+    python -m sweeps.bench [--quick] [--out outputs/bench/bench.parquet] [--devices 1,2]
+
+For linear+SGD and mlp+Adam, every batch size 1..1024 trains 32 learning rates x 4 seeds for a
+fixed number of steps in one compiled program (as `sweeps.sweep` does). Per batch size: compile
+seconds from a cold and from a warm persistent cache, run seconds, lane-steps per second, achieved
+GFLOP/s from the analytic count of `step_flops` and `eval_flops`, utilisation of the float32
+matmul peak measured in the same process, and the speed-up over `loop_fns`, the same training
+written without vmap (one jitted step per call, one (lr, seed) run at a time), timed on a few
+lanes and scaled to the grid. Rows with batch_size <NA> total the whole sweep.
+
+Speed-ups: cold = every run of the loop compiles its own step (a script launched per (lr, seed),
+e.g. by a Hydra multirun over lr and seed), the vmapped sweep compiles once per batch size with an
+empty cache; warm = both read their programs from a warm cache, so the loop pays no compile and
+the vmapped sweep pays its warm-cache compile (tracing and lowering are not cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import models
+from sweeps import engine, task
+from sweeps.config import Config, register, to_config, validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+WORKLOADS = {
+    "linear-sgd": ["model=linear", "optimizer=sgd"],
+    "mlp-adam": ["model=mlp", "optimizer=adam"],
+}
+BATCH_SIZES = [2**k for k in range(11)]
+QUICK_BATCH_SIZES = [1, 256]
+COLUMNS = [
+    "workload", "devices", "batch_size", "lanes", "steps", "compile_s", "compile_warm_s", "run_s",
+    "lane_steps_per_s", "gflops", "peak_gflops", "util", "base_compile_s", "base_run_s",
+    "speedup_cold", "speedup_warm", "speedup_run",
+]  # fmt: skip
+
+
+def config(workload: str, steps: int, *extra: str) -> Config:
+    """The real config of a workload: 32 learning rates x 4 seeds, a fixed step budget."""
+    register()
+    over = [
+        *WORKLOADS[workload],
+        "sweep.lr.num=32",
+        "sweep.seeds=4",
+        "sweep.budget.samples=null",
+        f"sweep.budget.steps={steps}",
+        "progress=false",
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return validate(to_config(compose("config", overrides=over)))
+
+
+def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
+    """float32 matmul GFLOP/s of this device: best of reps, over square sizes."""
+    best = 0.0
+    for n in sizes:
+        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+        f = jax.jit(jnp.matmul).lower(a, a).compile()
+        f(a, a).block_until_ready()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            f(a, a).block_until_ready()
+            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def matmul_params(cfg: Config) -> tuple[int, int]:
+    """(weights of the matmuls, all parameters) of the model."""
+    D, m = cfg.task.dim, cfg.model
+    if m.name == "linear":
+        return D, D
+    W = m.width
+    P = D * W + (m.depth - 1) * W * W + W
+    return P, P + m.depth * W + 1
+
+
+def step_flops(cfg: Config, B: int) -> float:
+    """FLOPs of one training step of one lane: forward, backward and the optimizer update.
+
+    linear (D features): 2BD forward (X w), 2BD gradient (X^T r), 4B residual and loss, 2D for
+    the SGD update (+2D with momentum). mlp (matmul weights P = DW + (depth-1)W^2 + W): the usual
+    6BP (forward 2BP, weight gradients 2BP, input gradients 2BP) less the 2BDW input gradient of
+    the data, which is never formed; 4B(depth W + 1) for biases, activations and the loss; Adam
+    ~12 per parameter (two moments, bias corrections, sqrt, divide, step).
+    """
+    D, o = cfg.task.dim, cfg.optimizer
+    P, n = matmul_params(cfg)
+    if cfg.model.name == "linear":
+        f = 4 * B * D + 4 * B
+    else:
+        W = cfg.model.width
+        f = 6 * B * P - 2 * B * D * W + 4 * B * (cfg.model.depth * W + 1)
+    if o.name == "adam":
+        return f + 12 * n
+    return f + (4 if o.momentum else 2) * n
+
+
+def eval_flops(cfg: Config) -> float:
+    """FLOPs of one eval of one lane: 4D (exact population loss) or a forward pass on n_eval."""
+    P, _ = matmul_params(cfg)
+    if cfg.model.name == "linear":
+        return 4 * cfg.task.dim
+    N = cfg.task.n_eval
+    return 2 * N * P + N * (2 * cfg.model.depth * cfg.model.width + 3)
+
+
+def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
+    """FLOPs of one whole lane: every step plus an eval at every curve point."""
+    return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
+
+
+def place(lrs: np.ndarray, seeds: np.ndarray):
+    """Inputs of a program, the lr axis sharded over every local device (GSPMD splits the lanes)."""
+    mesh = Mesh(np.array(jax.devices()), ("lanes",))
+    return (
+        jax.device_put(lrs, NamedSharding(mesh, PartitionSpec("lanes"))),
+        jax.device_put(seeds, NamedSharding(mesh, PartitionSpec())),
+    )
+
+
+def time_program(cfg: Config, B: int, points: np.ndarray) -> tuple[float, float, float]:
+    """(cold compile, warm-cache compile, run) seconds of the vmapped program of one batch size."""
+    lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
+    args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32))
+    t0 = time.perf_counter()
+    compiled = engine.program(cfg, B, points).lower(*args).compile()
+    t1 = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    t2 = time.perf_counter()
+    jax.clear_caches()  # the next compile can only come from the persistent cache
+    t3 = time.perf_counter()
+    engine.program(cfg, B, points).lower(*args).compile()
+    return t1 - t0, time.perf_counter() - t3, t2 - t1
+
+
+def loop_fns(cfg: Config, B: int):
+    """A user's training script without vmap: jitted (init, step, eval) of ONE (lr, seed) run."""
+    t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
+    model = models.build(cfg.model)
+    lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
+    # inject_hyperparams keeps lr in the optimizer state, so a new lr needs no new step.
+    tx = engine.optimizer(cfg, jnp.zeros((), dtype))
+
+    def init(lr, seed):
+        k = engine.seed_keys(seed)
+        w_star_D = task.teacher(k.teacher, t.dim, dtype)
+        params = model.init(k.init, t.dim, dtype)
+        opt = engine.optimizer(cfg, lr).init(params)
+        held_out = task.sample(k.eval, t.n_eval, lam_D, w_star_D, t.noise_std)
+        return params, opt, (k.data, w_star_D, held_out)
+
+    def step(params, opt, data, i):
+        k_data, w_star_D, _ = data
+        x_BxD, y_B = task.sample(jax.random.fold_in(k_data, i), B, lam_D, w_star_D, t.noise_std)
+        loss, g = jax.value_and_grad(lambda p: task.mse(model.apply(p, x_BxD), y_B))(params)
+        updates, opt = tx.update(g, opt, params)
+        return jax.tree.map(jnp.add, params, updates), opt, loss
+
+    def evaluate(params, data):
+        _, w_star_D, (xe_NxD, ye_N) = data
+        if model.linear:
+            return task.population_loss(params, w_star_D, lam_D, t.noise_std)
+        return task.mse(model.apply(params, xe_NxD), ye_N)
+
+    return jax.jit(init), jax.jit(step), jax.jit(evaluate)
+
+
+def time_loop(cfg: Config, B: int, points: np.ndarray, lanes: int, cap: int):
+    """(compile seconds of one run, run seconds of the whole grid) of the per-run loop.
+
+    A few lanes run min(steps, cap) steps each; a lane's time is scaled to its full step count
+    plus one eval (read back to the host, as a logging script does) per curve point.
+    """
+    steps = cfg.sweep.budget.steps_for(B)
+    lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
+    init, step, evaluate = loop_fns(cfg, B)
+    lane_s, compile_s = [], 0.0
+    for j in range(lanes):
+        lr, seed = lrs[(j * 11 + len(lrs) // 2) % len(lrs)], np.uint32(j % cfg.sweep.seeds)
+        params, opt, data = init(lr, seed)
+        if j == 0:  # later lanes would find the programs in the cache
+            t0 = time.perf_counter()
+            step.lower(params, opt, data, 0).compile()
+            evaluate.lower(params, data).compile()
+            compile_s = time.perf_counter() - t0
+        for i in range(3):  # the jit call path a user takes; first calls compile and warm up
+            params, opt, _ = step(params, opt, data, i)
+        float(evaluate(params, data))
+        n = min(steps, cap)
+        t0 = time.perf_counter()
+        for i in range(n):
+            params, opt, loss = step(params, opt, data, i)
+        jax.block_until_ready(params)
+        t1 = time.perf_counter()
+        for _ in range(len(points)):
+            float(evaluate(params, data))
+        t2 = time.perf_counter()
+        lane_s.append((t1 - t0) / n * steps + (t2 - t1))
+    L = cfg.sweep.lr.num * cfg.sweep.seeds
+    return compile_s, float(np.mean(lane_s)) * L
+
+
+def bench_batch(cfg: Config, B: int, peak: float, loop_lanes: int, cap: int) -> dict:
+    """One row of the table: the vmapped program of batch size B against the per-run loop."""
+    steps = cfg.sweep.budget.steps_for(B)
+    points = engine.curve_steps(steps, cfg.sweep.curve_points)
+    L = cfg.sweep.lr.num * cfg.sweep.seeds
+    compile_s, compile_warm_s, run_s = time_program(cfg, B, points)
+    gflops = L * lane_flops(cfg, B, points) / run_s / 1e9
+    row = dict(
+        devices=jax.device_count(), batch_size=B, lanes=L, steps=steps, compile_s=compile_s,
+        compile_warm_s=compile_warm_s, run_s=run_s, lane_steps_per_s=L * steps / run_s,
+        gflops=gflops, peak_gflops=peak, util=gflops / peak, flop=L * lane_flops(cfg, B, points),
+    )  # fmt: skip
+    if loop_lanes:
+        base_compile_s, base_run_s = time_loop(cfg, B, points, loop_lanes, cap)
+        row.update(base_compile_s=base_compile_s, base_run_s=base_run_s)
+    return row
+
+
+def totals(rows: pd.DataFrame, peak: float) -> dict:
+    """The whole sweep of one workload: every batch size of rows summed."""
+    s = rows[["compile_s", "compile_warm_s", "run_s", "flop", "base_compile_s", "base_run_s"]]
+    s = s.sum(min_count=1)
+    L = rows["lanes"].iloc[0]
+    return dict(
+        devices=rows["devices"].iloc[0], batch_size=pd.NA, lanes=L, steps=rows["steps"].sum(),
+        compile_s=s["compile_s"], compile_warm_s=s["compile_warm_s"], run_s=s["run_s"],
+        lane_steps_per_s=L * rows["steps"].sum() / s["run_s"], gflops=s["flop"] / s["run_s"] / 1e9,
+        peak_gflops=peak, util=s["flop"] / s["run_s"] / 1e9 / peak, flop=s["flop"],
+        base_compile_s=s["base_compile_s"], base_run_s=s["base_run_s"],
+    )  # fmt: skip
+
+
+def speedups(df: pd.DataFrame) -> pd.DataFrame:
+    """Cold: each loop run compiles its own step; warm: only the sweep compiles; run: no compile."""
+    cold = df["lanes"] * df["base_compile_s"] + df["base_run_s"]
+    df["speedup_cold"] = cold / (df["compile_s"] + df["run_s"])
+    df["speedup_warm"] = df["base_run_s"] / (df["compile_warm_s"] + df["run_s"])
+    df["speedup_run"] = df["base_run_s"] / df["run_s"]
+    return df
+
+
+def bench(workloads, batch_sizes, steps: int, loop_lanes: int, cap: int) -> pd.DataFrame:
+    """The table of every workload and batch size in this process, whole-sweep rows included."""
+    peak = matmul_peak()
+    out = []
+    for w in workloads:
+        cfg = config(w, steps)
+        rows = pd.DataFrame([bench_batch(cfg, B, peak, loop_lanes, cap) for B in batch_sizes])
+        if "base_run_s" not in rows:
+            rows["base_compile_s"] = rows["base_run_s"] = np.nan
+        rows = pd.concat([rows, pd.DataFrame([totals(rows, peak)])], ignore_index=True)
+        rows.insert(0, "workload", w)
+        out.append(rows)
+    df = speedups(pd.concat(out, ignore_index=True))
+    return df.astype({"batch_size": "Int64", "devices": "int64", "steps": "int64"})
+
+
+def on_devices(n: int, argv: list[str]) -> pd.DataFrame:
+    """The same benchmark in a fresh process whose CPU is split into n XLA devices."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "child.parquet"
+        flags = os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}"
+        env = {**os.environ, "XLA_FLAGS": flags.strip()}
+        cmd = [sys.executable, "-m", "sweeps.bench", *argv, "--devices", "1", "--child"]
+        subprocess.run([*cmd, "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+        return pd.read_parquet(out)
+
+
+def stamp(df: pd.DataFrame, quick: bool) -> pd.DataFrame:
+    """Add what the numbers were measured on."""
+    return df.assign(
+        device_kind=jax.devices()[0].device_kind,
+        platform=jax.devices()[0].platform,
+        cpu_count=os.cpu_count(),
+        jax_version=jax.__version__,
+        quick=quick,
+        timestamp=pd.Timestamp(datetime.datetime.now(datetime.UTC)),
+    )
+
+
+def append(df: pd.DataFrame, path: Path) -> None:
+    """Add rows to the parquet file at path, creating it if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        df = pd.concat([pd.read_parquet(path), df], ignore_index=True)
+    df.to_parquet(path, index=False)
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m sweeps.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="2 batch sizes, 32 steps: under a minute")
+    p.add_argument("--out", type=Path, default=Path("outputs/bench/bench.parquet"))
+    p.add_argument("--steps", type=int, help="steps per lane (default 256, quick 32)")
+    p.add_argument("--batch-sizes", type=lambda s: [int(b) for b in s.split(",")])
+    p.add_argument("--workloads", type=lambda s: s.split(","), default=list(WORKLOADS))
+    p.add_argument(
+        "--devices",
+        default="1",
+        help="comma-separated XLA device counts to split the CPU into, e.g. 1,2 (>1: a subprocess)",
+    )
+    p.add_argument("--loop-lanes", type=int, default=2, help="lanes the per-run loop is timed on")
+    p.add_argument("--loop-steps", type=int, default=200, help="steps per timed loop lane (cap)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def without(argv: list[str], *flags: str) -> list[str]:
+    """argv less the given flags and their values."""
+    out, skip = [], False
+    for x in argv:
+        if not skip and x not in flags:
+            out.append(x)
+        skip = x in flags
+    return out
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = parse(argv)
+    steps = a.steps or (32 if a.quick else 256)
+    batch_sizes = a.batch_sizes or (QUICK_BATCH_SIZES if a.quick else BATCH_SIZES)
+    counts = [int(n) for n in a.devices.split(",")]
+    # A private, empty persistent cache: compiles are cold first, then warm, never the user's.
+    cache = tempfile.TemporaryDirectory(prefix="lrscale-bench-")
+    jax.config.update("jax_compilation_cache_dir", cache.name)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    parts = []
+    if 1 in counts:
+        lanes = 0 if a.child else a.loop_lanes
+        parts.append(bench(a.workloads, batch_sizes, steps, lanes, min(a.loop_steps, steps)))
+    parts += [on_devices(n, without(argv, "--devices", "--out")) for n in counts if n > 1]
+    df = stamp(pd.concat(parts, ignore_index=True), a.quick) if not a.child else parts[0]
+    if not a.child:
+        print(table(df))
+    append(df, a.out)
+    cache.cleanup()
+    return df
+
+
+def table(df: pd.DataFrame) -> str:
+    """The columns of COLUMNS, batch sizes as numbers and the whole sweep as 'all'."""
+    t = df[COLUMNS].astype({"batch_size": "object"}).fillna({"batch_size": "all"})
+    fmt = {
+        "compile_s": "{:.2f}", "compile_warm_s": "{:.2f}", "run_s": "{:.3f}",
+        "lane_steps_per_s": "{:.3g}", "gflops": "{:.2f}", "peak_gflops": "{:.1f}",
+        "util": "{:.1%}", "base_compile_s": "{:.2f}", "base_run_s": "{:.1f}",
+        "speedup_cold": "{:.1f}x", "speedup_warm": "{:.1f}x", "speedup_run": "{:.0f}x",
+    }  # fmt: skip
+    return t.to_string(index=False, formatters={k: v.format for k, v in fmt.items()})
+
+
+if __name__ == "__main__":
+    main()
