@@ -105,17 +105,29 @@ def _logpred(law, lb, p1, p2):
     return p1[..., None] + log_g(lb, p2[..., None], law)
 
 
-def weights(eta_lo, eta_hi, level: float = 0.95, n: int | None = None) -> np.ndarray:
-    """Inverse variances of log eta* from interval bounds; equal weights where there are none."""
+GRID_FRACTION = 0.25
+
+
+def grid_step(opt: pd.DataFrame) -> np.ndarray:
+    """The log spacing of each row's lr grid."""
+    return np.log(opt["lr_hi"] / opt["lr_lo"]).to_numpy(float) / np.maximum(opt["n_lr"] - 1, 1)
+
+
+def weights(eta_lo, eta_hi, level: float = 0.95, floor=0.01) -> np.ndarray:
+    """Inverse variances of log eta* from interval bounds, each at least `floor` (log units).
+
+    A seed bootstrap with few seeds, or a minimum pinned to a grid point, gives intervals far
+    narrower than the grid can resolve; the floor (a fraction of the lr grid step) keeps such
+    points from dictating the fit.
+    """
     lo, hi = np.asarray(eta_lo, float), np.asarray(eta_hi, float)
     with np.errstate(all="ignore"):
         s = (np.log(hi) - np.log(lo)) / (2 * stats.norm.ppf(0.5 + level / 2))
     ok = np.isfinite(s) & (s > 0)
     if not ok.any():
-        return np.ones(len(lo) if n is None else n)
-    # grid-limited intervals can be zero-wide; never let one point outweigh the rest by > 16x
+        return np.ones(len(lo))
     s = np.where(ok, s, np.median(s[ok]))
-    s = np.maximum(s, max(0.25 * np.median(s[ok]), 0.01))
+    s = np.maximum(s, np.maximum(floor, 0.25 * np.median(s[ok])))
     return 1.0 / s**2
 
 
@@ -276,7 +288,7 @@ def fits(opt: pd.DataFrame, n_boot: int = 500, level: float = 0.95, seed: int = 
     for key, g in opt[opt["usable"]].groupby(KEYS, sort=True, dropna=False):
         if g["batch_size"].nunique() < MIN_POINTS:
             continue
-        w = weights(g["eta_lo"], g["eta_hi"], level, len(g))
+        w = weights(g["eta_lo"], g["eta_hi"], level, GRID_FRACTION * grid_step(g))
         df = fit_all(g["batch_size"], g["eta"], w, n_boot, level, seed)
         for k, v in zip(KEYS, key, strict=True):
             df[k] = v
@@ -301,7 +313,7 @@ def summary(opt: pd.DataFrame, fitted: pd.DataFrame, level: float = 0.95, k: int
             B_min=u["batch_size"].min(),
             B_max=u["batch_size"].max(),
         )
-        w = weights(u["eta_lo"], u["eta_hi"], level, len(u))
+        w = weights(u["eta_lo"], u["eta_hi"], level, GRID_FRACTION * grid_step(u))
         has_ci = np.isfinite(u["eta_lo"]).any()
         row |= slope(
             u["batch_size"].to_numpy(), u["eta"].to_numpy(), w if has_ci else None, k, level

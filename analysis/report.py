@@ -92,7 +92,9 @@ def _saturation(fits: pd.DataFrame, sid: str) -> float:
 def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
     """How sweep r differs from sweep base, from the fitted numbers."""
     if not r["law"] or not base["law"]:
-        return ""
+        return (
+            f" No comparison with {what}: {'it' if r['law'] else 'this sweep'} has no fitted law."
+        )
     out = []
     same = r["shape"] == base["shape"]
     out.append(

@@ -221,12 +221,15 @@ def test_local_slope_over_small_batches_and_its_interval():
     )
 
 
-def test_weights_come_from_interval_widths():
-    w = laws.weights([1.0, 1.0, np.nan], [np.e, np.e**2, np.nan], level=0.95)
-    s = 1 / np.sqrt(w)
+def test_weights_come_from_interval_widths_with_a_floor():
     z = 1.959964
+    s = 1 / np.sqrt(laws.weights([1.0, 1.0, np.nan], [np.e, np.e**2, np.nan], level=0.95))
     assert s[0] == pytest.approx(0.5 / z) and s[1] == pytest.approx(1.0 / z)
     assert s[2] == pytest.approx(0.75 / z)  # missing: the median
+    s = 1 / np.sqrt(laws.weights([1.0, 1.0, 1.0], [np.e, 1.0, 1.001], level=0.95, floor=0.1))
+    med = (0.5 + np.log(1.001) / 2) / z / 2  # the zero-wide interval gets the median width
+    assert s == pytest.approx([0.5 / z, med, 0.1])
+    assert np.all(laws.weights([np.nan] * 3, [np.nan] * 3) == 1)
 
 
 def test_fewer_than_three_usable_batch_sizes_are_not_fitted_and_say_why():
