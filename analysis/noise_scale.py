@@ -40,12 +40,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+import pandas as pd
 from jax.flatten_util import ravel_pytree
+from omegaconf import OmegaConf
+
+import models
+from sweeps import engine, task
+from sweeps.config import to_config
+from sweeps.results import RESULTS, read_meta
 
 
 class NoiseScale(NamedTuple):
@@ -89,18 +98,29 @@ def measure(
     chunk: int = 256,
 ) -> NoiseScale:
     """Noise scales from per-example gradients of the squared error at params on (x, y)."""
-    flat_P, unravel = ravel_pytree(params)
-    x_NxD, y_N = jnp.asarray(x_NxD, flat_P.dtype), jnp.asarray(y_N, flat_P.dtype)
-    f = lambda p_P, x_NxD: apply(unravel(p_P), x_NxD)  # noqa: E731
-    dense = flat_P.size <= max_dense
-    n = min(n_hvp, x_NxD.shape[0])
-    return _scale(*_moments(f, flat_P, x_NxD, y_N, dense=dense, n=n, chunk=chunk))
+    P = ravel_pytree(params)[0].size
+    return _scale(
+        *_moments(
+            apply,
+            params,
+            x_NxD,
+            y_N,
+            dense=P <= max_dense,
+            n=min(n_hvp, np.shape(x_NxD)[0]),
+            chunk=chunk,
+        )
+    )
 
 
-@partial(jax.jit, static_argnames=("f", "dense", "n", "chunk"))
-def _moments(f, flat_P, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
+@partial(jax.jit, static_argnames=("apply", "dense", "n", "chunk"))
+def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
     """Unbiased (|G|^2, tr Sigma, G^T Hl G, tr Hl Sigma) from one batch; one compiled program."""
+    flat_P, unravel = ravel_pytree(params)
+    x_NxD, y_N = x_NxD.astype(flat_P.dtype), y_N.astype(flat_P.dtype)
     N = x_NxD.shape[0]
+
+    def f(p_P, x_NxD):
+        return apply(unravel(p_P), x_NxD)
 
     def loss1(p_P, x_D, y):
         return (f(p_P, x_D[None])[0] - y) ** 2
@@ -125,3 +145,126 @@ def _moments(f, flat_P, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
         trHS = jnp.sum(Hu_nxP * u_NxP[:n]) / n * N / (N - 1)
         GHG = G_P @ hvp(G_P)
     return G2, trS, GHG - trHS / N, trHS
+
+
+def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
+    """Parameters of one lane of a sweep after `steps` steps, stacked over `seeds`.
+
+    The engine's keys, minibatch stream and update, replayed (online data only).
+    """
+    if cfg.task.n_train is not None:
+        raise ValueError("lane_params replays online data only (task.n_train is set)")
+    t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
+    model = models.build(cfg.model)
+    lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
+    tx = engine.optimizer(cfg, jnp.asarray(lr, dtype))
+
+    def one(seed):
+        k = engine.seed_keys(seed)
+        w_star_D = task.teacher(k.teacher, t.dim, dtype)
+
+        def step(i, c):
+            params, opt = c
+            x_BxD, y_B = task.sample(
+                jax.random.fold_in(k.data, i), batch_size, lam_D, w_star_D, t.noise_std
+            )
+            g = jax.grad(lambda p: task.mse(model.apply(p, x_BxD), y_B))(params)
+            updates, opt = tx.update(g, opt, params)
+            return optax.apply_updates(params, updates), opt
+
+        params = model.init(k.init, t.dim, dtype)
+        return jax.lax.fori_loop(0, steps, step, (params, tx.init(params)))[0]
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+
+
+def sweep_noise_scales(
+    run_dir,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seeds: int | None = None,
+    n: int = 4096,
+):
+    """Per-seed noise scales at init and after one lane of a saved sweep (+ linear closed forms).
+
+    The lane defaults to the best learning rate of the smallest batch size.
+    """
+    run_dir = Path(run_dir)
+    cfg = to_config(OmegaConf.create(read_meta(run_dir / RESULTS)["config"]))
+    if cfg.sweep.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    res = pd.read_parquet(run_dir / RESULTS)
+    B = int(batch_size or res["batch_size"].min())
+    at_B = res[res["batch_size"] == B]
+    if at_B.empty:
+        raise ValueError(f"batch size {B} is not in {run_dir}")
+    if lr is None:
+        lr = float(at_B.groupby("lr")["final_eval_loss"].mean().idxmin())
+    steps = int(at_B["steps"].iloc[0])
+    t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
+    lam = task.spectrum(t.dim, t.spectrum_decay)
+    model = models.build(cfg.model)
+    seed_S = np.arange(seeds or cfg.sweep.seeds)
+    end_S = lane_params(cfg, B, lr, seed_S, steps) if t.n_train is None else None
+    rows = []
+    for s, seed in enumerate(seed_S):
+        k = engine.seed_keys(seed)
+        w_star_D = task.teacher(k.teacher, t.dim, dtype)
+        # examples for the measurement: a stream no run trains or evaluates on
+        x_NxD, y_N = task.sample(
+            jax.random.fold_in(k.eval, 1), n, jnp.asarray(lam, dtype), w_star_D, t.noise_std
+        )
+        init = model.init(k.init, t.dim, dtype)
+        end = None if end_S is None else jax.tree.map(lambda a, s=s: a[s], end_S)
+        for point, params, step in (("init", init, 0), ("end", end, steps)):
+            if params is None:
+                continue
+            ns = measure(model.apply, params, x_NxD, y_N, n_hvp=256)
+            row = dict(point=point, seed=int(seed), batch_size=B, lr=lr, step=step)
+            row |= ns._asdict()
+            if model.linear:
+                th = linear_noise_scale(np.asarray(params), np.asarray(w_star_D), lam, t.noise_std)
+                row |= {"B_simple_theory": th.B_simple, "B_noise_theory": th.B_noise}
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if model.linear:
+        avg = linear_noise_scale_init(lam, t.noise_std)
+        table.attrs["init_teacher_average"] = {"B_simple": avg.B_simple, "B_noise": avg.B_noise}
+    return table
+
+
+def main(argv=None) -> None:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.noise_scale",
+        description="Gradient noise scale B_simple, B_noise of a sweep at init and after training.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--batch-size", type=int, default=None, help="lane batch size (default: min)")
+    p.add_argument("--lr", type=float, default=None, help="lane lr (default: best at that B)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds to measure (default: all)")
+    p.add_argument("--n", type=int, default=4096, help="examples per measurement")
+    a = p.parse_args(argv)
+    table = sweep_noise_scales(a.run_dir, a.batch_size, a.lr, a.seeds, a.n)
+    pooled = table.groupby("point")[["G2", "trS", "GHG", "trHS"]].mean()
+    summary = {
+        point: {"B_simple": r.trS / r.G2, "B_noise": r.trHS / r.GHG}
+        for point, r in pooled.iterrows()
+    }
+    out = {
+        "lane": {k: table[k].iloc[0].item() for k in ("batch_size", "lr")}
+        | {"steps": int(table["step"].max())},
+        "pooled_over_seeds": summary,
+        "linear_theory_init_teacher_average": table.attrs.get("init_teacher_average"),
+        "rows": table.to_dict("records"),
+    }
+    path = Path(a.run_dir) / "noise_scale.json"
+    path.write_text(json.dumps(out, indent=1, default=float))
+    print(table.drop(columns=["G2", "trS", "GHG", "trHS"]).to_string(index=False))
+    print(f"pooled over seeds: {summary}\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,12 +1,22 @@
 """Gradient noise scale: closed forms of the linear task against per-example gradients."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
-from analysis.noise_scale import linear_noise_scale, linear_noise_scale_init, measure
+from analysis.noise_scale import (
+    lane_params,
+    linear_noise_scale,
+    linear_noise_scale_init,
+    main,
+    measure,
+)
 from models import linear, mlp
+from sweeps import engine, task
 from sweeps.task import spectrum
 
 S = 0.5
@@ -59,3 +69,31 @@ def test_hvp_path_equals_dense_path_on_the_mlp():
     hvp = measure(model.apply, params, x_NxD, y_N, max_dense=0, n_hvp=128)
     np.testing.assert_allclose(np.array(hvp), np.array(dense), rtol=2e-3)
     assert all(np.isfinite(dense)) and dense.B_simple > 1 and dense.trHS > 0
+
+
+def test_cli_on_a_linear_sweep(tmp_path):
+    from sweeps.results import RESULTS
+    from sweeps.sweep import run_sweep
+    from tests.conftest import SMALL, make_config
+
+    cfg = make_config(*SMALL, "sweep.batch_sizes=[4]", "sweep.lr.num=4", "sweep.lr.max=0.1")
+    res = run_sweep(cfg, tmp_path)
+    main([str(tmp_path), "--n", "8192"])
+    out = json.loads((tmp_path / "noise_scale.json").read_text())
+    rows = pd.DataFrame(out["rows"])
+    assert set(rows.point) == {"init", "end"} and set(rows.seed) == set(range(cfg.sweep.seeds))
+    best = res.groupby("lr")["final_eval_loss"].mean().idxmin()
+    assert out["lane"] == {"batch_size": 4, "lr": best, "steps": int(res.steps.iloc[0])}
+    # the replayed lane ends where the engine's lane ended
+    t = cfg.task
+    lam_D = spectrum(t.dim, t.spectrum_decay)
+    end = lane_params(cfg, 4, best, [0, 1], int(res.steps.iloc[0]))
+    for seed in (0, 1):
+        k = engine.seed_keys(seed)
+        w_star_D = np.asarray(task.teacher(k.teacher, t.dim), np.float64)
+        d = np.asarray(end[seed], np.float64) - w_star_D
+        got = res[(res.lr == best) & (res.seed == seed)].final_eval_loss.item()
+        assert d @ (lam_D * d) + t.noise_std**2 == pytest.approx(got, rel=1e-4)
+    for k in ("B_simple", "B_noise"):
+        np.testing.assert_allclose(rows[k], rows[f"{k}_theory"], rtol=0.2)
+    assert (tmp_path / RESULTS).exists()
