@@ -264,3 +264,44 @@ def optimal_lr(
         r = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
         out[idx] = np.exp(r.x) if r.fun <= np.log(loss[i]) else grid[i]
     return out
+
+
+def sweep_theory(cfg, lrs=None):
+    """Theory for a linear + SGD sweep config: per batch size eta*, the divergence edge and the
+    expected final loss at eta*; with lrs also the expected final loss of every (B, lr).
+
+    Returns (per_B, per_lane) DataFrames (per_lane is None without lrs). Online data only.
+    """
+    import pandas as pd
+
+    from sweeps.task import spectrum
+
+    t, o, b = cfg.task, cfg.optimizer, cfg.sweep.budget
+    if cfg.model.name != "linear" or o.name != "sgd" or t.n_train is not None:
+        raise ValueError("the exact theory covers the linear model, SGD, online data")
+    lam_D = spectrum(t.dim, t.spectrum_decay)
+    mom = dict(momentum=float(o.momentum or 0.0), nesterov=bool(o.nesterov))
+    B_K = np.asarray(cfg.sweep.batch_sizes, np.int64)
+    T_K = budget_steps(B_K, b.samples, b.steps)
+    eta_K = optimal_lr(B_K, lam_D, t.noise_std, b.samples, b.steps, **mom)
+    per_B = pd.DataFrame(
+        {
+            "batch_size": B_K,
+            "steps": T_K,
+            "lr_opt": eta_K,
+            "lr_edge": divergence_edge(B_K, lam_D, **mom),
+            "loss_opt": expected_loss(eta_K, B_K, T_K, lam_D, t.noise_std, **mom),
+        }
+    )
+    if lrs is None:
+        return per_B, None
+    lrs = np.asarray(lrs, np.float64)
+    L_KxL = expected_loss(lrs[None, :], B_K[:, None], T_K[:, None], lam_D, t.noise_std, **mom)
+    per_lane = pd.DataFrame(
+        {
+            "batch_size": np.repeat(B_K, lrs.size),
+            "lr": np.tile(lrs, B_K.size),
+            "expected_loss": L_KxL.ravel(),
+        }
+    )
+    return per_B, per_lane

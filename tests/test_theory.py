@@ -9,6 +9,7 @@ from analysis.theory import (
     expected_loss,
     optimal_lr,
     spectral_radius,
+    sweep_theory,
 )
 from sweeps.task import spectrum
 
@@ -230,3 +231,21 @@ def test_engine_optimal_lr_matches_theory(engine_sweep):
     assert np.all(np.abs(np.log(meas / th)) < np.log(1.5)), (meas, th)
     slope = np.log(meas[1] / meas[0]) / np.log(Bs[1] / Bs[0])
     assert slope == pytest.approx(1.0, abs=0.15)
+
+
+def test_sweep_theory_of_a_config():
+    from sweeps import engine
+    from tests.conftest import make_config
+
+    cfg = make_config("sweep.batch_sizes=[1,32,1024]", "sweep.lr.num=5")
+    per_B, lanes = sweep_theory(cfg, engine.lr_grid(cfg))
+    lam_D, t = spectrum(cfg.task.dim, cfg.task.spectrum_decay), cfg.task
+    samples = cfg.sweep.budget.samples
+    np.testing.assert_array_equal(per_B.steps, samples // per_B.batch_size)
+    np.testing.assert_allclose(
+        per_B.lr_opt, optimal_lr(per_B.batch_size, lam_D, t.noise_std, samples=samples)
+    )
+    assert (per_B.lr_opt < per_B.lr_edge).all() and (per_B.loss_opt > t.noise_std**2).all()
+    assert len(lanes) == 3 * 5 and (lanes.expected_loss >= per_B.loss_opt.min() - 1e-12).all()
+    with pytest.raises(ValueError):
+        sweep_theory(make_config("model=mlp"))
