@@ -310,16 +310,11 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
         xs = np.interp(np.log10(e["eta"]), np.log10(lrs), np.arange(len(lrs))) + 0.5
         ys = [rows[b] + 0.5 for b in e["batch_size"]]
         ax.scatter(xs, ys, marker="*", s=90, c="w", edgecolors="k", linewidths=0.6, zorder=3)
-    ax.legend(
-        [Line2D([], [], marker="*", color="w", mec="k", ls="", ms=10), Patch(color=DIVERGED)],
-        ["η*", "diverged (a seed) / not run"],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.3),
-        ncol=2,
-        fontsize="small",
-        frameon=False,
+    # the key goes in the x label: a legend below rotated tick labels gets clipped
+    ax.set(
+        xlabel="learning rate η\n☆ η* (refined argmin)    dark grey: a seed diverged, or not run",
+        ylabel="batch size B (samples per step)",
     )
-    ax.set(xlabel="learning rate η", ylabel="batch size B (samples per step)")
     ax.set_title(
         f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({_subtitle(opt)})"
     )

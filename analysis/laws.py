@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.optimum import vertex
+from sweeps.config import MODELS, OPTIMIZERS
 
 LAWS = ("power", "saturating", "surge")
 PARAMS = {
@@ -301,6 +302,14 @@ def fits(opt: pd.DataFrame, n_boot: int = 500, level: float = 0.95, seed: int = 
     return pd.concat(rows, ignore_index=True).reindex(columns=cols)
 
 
+def order(df: pd.DataFrame) -> pd.DataFrame:
+    """Sweeps in the order the questions ask about them: SGD before Adam, linear before MLP."""
+    rank = lambda c, names: df[c].map({n: i for i, n in enumerate(names)}).fillna(len(names))  # noqa: E731
+    key = pd.DataFrame({"o": rank("optimizer", OPTIMIZERS), "m": rank("model", MODELS)})
+    idx = key.assign(label=df["label"]).sort_values(["o", "m", "label"], kind="stable").index
+    return df.loc[idx].reset_index(drop=True)
+
+
 def summary(opt: pd.DataFrame, fitted: pd.DataFrame, level: float = 0.95, k: int = 4):
     """Per sweep: the best law in words, the small-batch slope, or why nothing was fitted."""
     rows = []
@@ -327,7 +336,7 @@ def summary(opt: pd.DataFrame, fitted: pd.DataFrame, level: float = 0.95, k: int
         else:
             row |= dict(law=None, shape="", words="", formula="", reason=_reason(g))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return order(pd.DataFrame(rows))
 
 
 def _reason(g: pd.DataFrame) -> str:

@@ -120,7 +120,7 @@ def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
         k = b1 / b0
         out.append(
             f"saturation sets in at B ~ {b1:.3g} instead of ~ {b0:.3g} "
-            f"({k:.2g}x {'later' if k > 1 else 'earlier'})"
+            f"({max(k, 1 / k):.2g}x {'later' if k > 1 else 'earlier'})"
         )
     return f" Compared with {what}: " + "; ".join(out) + "."
 
