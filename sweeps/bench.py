@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -149,6 +150,32 @@ def time_program(cfg: Config, B: int, points: np.ndarray) -> tuple[float, float,
     t3 = time.perf_counter()
     engine.program(cfg, B, points).lower(*args).compile()
     return t1 - t0, time.perf_counter() - t3, t2 - t1
+
+
+def dots(hlo: str) -> list[tuple[tuple[int, ...], int]]:
+    """(result shape, number of batch dimensions) of every dot in HLO text."""
+    out = []
+    for line in hlo.splitlines():
+        m = re.search(r"= \w+\[([\d,]*)\]\S* dot\(", line)
+        if m:
+            batch = re.search(r"lhs_batch_dims=\{([\d,]*)\}", line)
+            n = len(batch.group(1).split(",")) if batch and batch.group(1) else 0
+            out.append((tuple(int(d) for d in m.group(1).split(",") if d), n))
+    return out
+
+
+def lane_matmuls(cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
+    """Dots of the compiled program whose result spans the lrs and the batch: X_BxD @ W_DxL.
+
+    L lanes done as L matrix-vector products would show the lr axis as a batch dimension of
+    the dot instead (two batch dimensions: seed and lr).
+    """
+    lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
+    seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
+    points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
+    hlo = engine.program(cfg, B, points).lower(lrs, seeds).compile().as_text()
+    L = len(lrs)
+    return [(s, n) for s, n in dots(hlo) if L in s and B in s and len(s) - n >= 2]
 
 
 def loop_fns(cfg: Config, B: int):

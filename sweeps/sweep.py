@@ -220,6 +220,11 @@ def train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig=
     The lr axis is sharded over every local device and cut into equal chunks that fit the
     memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
     """
+    with jax.enable_x64(cfg.sweep.dtype == "float64"):
+        return _train_batch_size(cfg, batch_size, lrs, points, sig)
+
+
+def _train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig):
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("lanes",))
     chunk = lr_chunk(cfg, batch_size, len(points), len(devices))
@@ -279,8 +284,6 @@ def _ordered(parts: dict, batch_sizes: list[int]) -> pd.DataFrame:
 
 
 def setup_jax(cfg: Config) -> None:
-    if cfg.sweep.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
     if cfg.compile_cache:
         jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
