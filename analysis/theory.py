@@ -35,9 +35,10 @@ A = Q diag(mu) Q^T with 0 <= mu, and for any T, with the geometric sum S_T(mu) =
 One eigendecomposition per (eta, B) thus gives the loss at every T at O(D) cost each.
 
 Divergence edge. The mean-square dynamics is stable iff the spectral radius of A is below 1. The
-Perron root of D + a u u^T (a > 0) solves the secular equation 1 = a sum_i u_i^2 / (mu - D_i), so
-rho(A) < 1 iff max_i D_i < 1 and a sum_i lam_i^2 / (1 - D_i) < 1. With
-1 - D_i = 4 eta lam_i (1 - eta lam_i (1 + 1/B)) this reads
+Perron root of diag(delta) + a u u^T (a > 0) solves the secular equation
+1 = a sum_i u_i^2 / (mu - delta_i), so rho(A) < 1 iff max_i delta_i < 1 and
+a sum_i lam_i^2 / (1 - delta_i) < 1, where a = 4 eta^2/B and delta_i is the diagonal of A. With
+1 - delta_i = 4 eta lam_i (1 - eta lam_i (1 + 1/B)) this reads
 
     (eta / B) sum_i lam_i / (1 - eta (1 + 1/B) lam_i) < 1,   eta (1 + 1/B) lam_max < 1,
 

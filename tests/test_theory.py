@@ -242,9 +242,9 @@ def test_sweep_theory_of_a_config():
     lam_D, t = spectrum(cfg.task.dim, cfg.task.spectrum_decay), cfg.task
     samples = cfg.sweep.budget.samples
     np.testing.assert_array_equal(per_B.steps, samples // per_B.batch_size)
-    np.testing.assert_allclose(
-        per_B.lr_opt, optimal_lr(per_B.batch_size, lam_D, t.noise_std, samples=samples)
-    )
+    for f in (0.97, 1.03):  # lr_opt minimises the expected final loss
+        L = expected_loss(f * per_B.lr_opt, per_B.batch_size, per_B.steps, lam_D, t.noise_std)
+        assert (L > per_B.loss_opt).all()
     assert (per_B.lr_opt < per_B.lr_edge).all() and (per_B.loss_opt > t.noise_std**2).all()
     assert len(lanes) == 3 * 5 and (lanes.expected_loss >= per_B.loss_opt.min() - 1e-12).all()
     with pytest.raises(ValueError):
