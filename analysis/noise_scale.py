@@ -191,13 +191,17 @@ def sweep_noise_scales(
     """
     run_dir = Path(run_dir)
     cfg = to_config(OmegaConf.create(read_meta(run_dir / RESULTS)["config"]))
-    if cfg.sweep.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    res = pd.read_parquet(run_dir / RESULTS)
+    with jax.enable_x64(cfg.sweep.dtype == "float64"):
+        return _sweep_noise_scales(
+            cfg, pd.read_parquet(run_dir / RESULTS), batch_size, lr, seeds, n
+        )
+
+
+def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.DataFrame:
     B = int(batch_size or res["batch_size"].min())
     at_B = res[res["batch_size"] == B]
     if at_B.empty:
-        raise ValueError(f"batch size {B} is not in {run_dir}")
+        raise ValueError(f"batch size {B} is not in the sweep")
     if lr is None:
         lr = float(at_B.groupby("lr")["final_eval_loss"].mean().idxmin())
     steps = int(at_B["steps"].iloc[0])
