@@ -30,10 +30,12 @@ which with tr(H) = D read 1 + (1 + s^2) D^2 / tr(H^2) and 1 + (1 + s^2) D tr(H^2
 
 Measurement. From N per-example gradients g_n (vmap of grad), with the batch mean G_hat and the
 centred u_n = g_n - G_hat: tr(Sigma) ~ sum |u_n|^2 / (N-1), |G|^2 ~ |G_hat|^2 - tr(Sigma)/N
-(unbiased), and with Hl the Hessian of the batch-mean loss (applied through Hessian-vector
-products, jvp of grad): tr(Hl Sigma) ~ sum u_n^T Hl u_n / (N-1) and
-G^T Hl G ~ G_hat^T Hl G_hat - tr(Hl Sigma)/N. With few parameters Hl is formed densely and the
-sums are exact; otherwise tr(Hl Sigma) is averaged over the first n_hvp examples.
+(unbiased), and with Hl the Hessian of the mean loss over the batch (or its first n_hess
+examples), applied through Hessian-vector products (jvp of grad): tr(Hl Sigma) ~
+sum u_n^T Hl u_n / (N-1) and G^T Hl G ~ G_hat^T Hl G_hat - tr(Hl Sigma)/N. With few parameters Hl
+is formed densely and the sums are exact; otherwise tr(Hl Sigma) is averaged over the first n_hvp
+examples. Where G is small against the noise (near a minimum) G^T Hl G is tiny and its unbiased
+estimate can come out negative: B_noise is then not resolved by N examples.
 """
 
 from __future__ import annotations
@@ -94,10 +96,15 @@ def measure(
     x_NxD,
     y_N,
     n_hvp: int = 1024,
+    n_hess: int | None = None,
     max_dense: int = 2048,
     chunk: int = 256,
 ) -> NoiseScale:
-    """Noise scales from per-example gradients of the squared error at params on (x, y)."""
+    """Noise scales from per-example gradients of the squared error at params on (x, y).
+
+    n_hvp: examples whose centred gradients estimate tr(Hl Sigma) when Hl is too large to form
+    (more than max_dense parameters); n_hess: examples whose loss defines Hl (default all).
+    """
     P = ravel_pytree(params)[0].size
     return _scale(
         *_moments(
@@ -107,13 +114,14 @@ def measure(
             y_N,
             dense=P <= max_dense,
             n=min(n_hvp, np.shape(x_NxD)[0]),
+            n_hess=min(n_hess or np.shape(x_NxD)[0], np.shape(x_NxD)[0]),
             chunk=chunk,
         )
     )
 
 
-@partial(jax.jit, static_argnames=("apply", "dense", "n", "chunk"))
-def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
+@partial(jax.jit, static_argnames=("apply", "dense", "n", "n_hess", "chunk"))
+def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, n_hess: int, chunk: int):
     """Unbiased (|G|^2, tr Sigma, G^T Hl G, tr Hl Sigma) from one batch; one compiled program."""
     flat_P, unravel = ravel_pytree(params)
     x_NxD, y_N = x_NxD.astype(flat_P.dtype), y_N.astype(flat_P.dtype)
@@ -131,7 +139,8 @@ def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, chunk: int):
     trS = jnp.sum(u_NxP**2) / (N - 1)
     # the mean of N gradients carries tr(Sigma)/N of noise in its square norm
     G2 = G_P @ G_P - trS / N
-    grad_L = jax.grad(lambda p_P: jnp.mean((f(p_P, x_NxD) - y_N) ** 2))
+    xh_NxD, yh_N = x_NxD[:n_hess], y_N[:n_hess]
+    grad_L = jax.grad(lambda p_P: jnp.mean((f(p_P, xh_NxD) - yh_N) ** 2))
 
     def hvp(v_P):
         return jax.jvp(grad_L, (flat_P,), (v_P,))[1]
@@ -223,7 +232,7 @@ def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.
         for point, params, step in (("init", init, 0), ("end", end, steps)):
             if params is None:
                 continue
-            ns = measure(model.apply, params, x_NxD, y_N, n_hvp=256)
+            ns = measure(model.apply, params, x_NxD, y_N, n_hvp=256, n_hess=1024)
             row = dict(point=point, seed=int(seed), batch_size=B, lr=lr, step=step)
             row |= ns._asdict()
             if model.linear:
