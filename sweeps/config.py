@@ -13,7 +13,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 MODELS = ("linear", "mlp")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = (
+    "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "lion", "signsgd", "adafactor"
+)
+SCALING_RULES = ("none", "sqrt")
 DTYPES = ("float32", "float64")
 
 
@@ -42,11 +45,16 @@ class ModelConfig:
 @dataclass
 class OptimizerConfig:
     name: str = MISSING
-    momentum: float = 0.0
+    momentum: float = 0.0  # sgd, momentum, nesterov (heavy ball in optax's trace form)
     nesterov: bool = False
-    b1: float = 0.9
-    b2: float = 0.999
+    b1: float = 0.9  # first-moment decay: adam, adamw, lion
+    b2: float = 0.999  # second-moment decay: adam, adamw, lion, rmsprop
     eps: float = 1e-8
+    weight_decay: float = 0.0  # decoupled: adamw, lion
+    # "sqrt": Malladi et al. 2022 for adaptive methods: at batch size B = k * base_batch_size,
+    # 1 - b1 and 1 - b2 are multiplied by k and eps divided by sqrt(k) (the lr stays swept).
+    scaling_rule: str = "none"
+    base_batch_size: int = 1
 
 
 @dataclass
@@ -137,6 +145,9 @@ def validate(cfg: Config) -> Config:
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
     _check(0 <= o.b2 < 1, "optimizer.b2", "in [0, 1)", o.b2)
     _check(o.eps > 0, "optimizer.eps", "> 0", o.eps)
+    _check(o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay)
+    _one_of("optimizer.scaling_rule", o.scaling_rule, SCALING_RULES)
+    _check(o.base_batch_size > 0, "optimizer.base_batch_size", "> 0", o.base_batch_size)
     bs = list(s.batch_sizes)
     _check(len(bs) > 0, "sweep.batch_sizes", "a non-empty list", bs)
     for b in bs:

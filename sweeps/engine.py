@@ -44,14 +44,36 @@ def curve_steps(steps: int, points: int) -> np.ndarray:
     return np.concatenate([[0], s])
 
 
-def optimizer(cfg: Config, lr: jax.Array) -> optax.GradientTransformation:
-    """The optax transformation of one lane; lr is traced, so it never triggers a recompile."""
+def hyperparams(cfg: Config, batch_size: int) -> dict:
+    """b1, b2, eps of the optimizer at this batch size (rescaled under the sqrt rule)."""
     o = cfg.optimizer
-    if o.name == "sgd":
-        return optax.inject_hyperparams(optax.sgd)(
-            learning_rate=lr, momentum=o.momentum or None, nesterov=o.nesterov
-        )
-    return optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=o.b1, b2=o.b2, eps=o.eps)
+    if o.scaling_rule == "none":
+        return {"b1": o.b1, "b2": o.b2, "eps": o.eps}
+    k = batch_size / o.base_batch_size
+    return {
+        "b1": max(0.0, 1 - (1 - o.b1) * k),
+        "b2": max(0.0, 1 - (1 - o.b2) * k),
+        "eps": o.eps / k**0.5,
+    }
+
+
+def optimizer(cfg: Config, batch_size: int, lr: jax.Array) -> optax.GradientTransformation:
+    """The optax transformation of one lane; lr is traced, so it never triggers a recompile."""
+    o, h = cfg.optimizer, hyperparams(cfg, batch_size)
+    wd = o.weight_decay
+    make = {
+        "sgd": lambda lr: optax.sgd(lr, o.momentum or None, o.nesterov),
+        "momentum": lambda lr: optax.sgd(lr, o.momentum),
+        "nesterov": lambda lr: optax.sgd(lr, o.momentum, nesterov=True),
+        "adam": lambda lr: optax.adam(lr, h["b1"], h["b2"], h["eps"]),
+        "adamw": lambda lr: optax.adamw(lr, h["b1"], h["b2"], h["eps"], weight_decay=wd),
+        "rmsprop": lambda lr: optax.rmsprop(lr, decay=h["b2"], eps=h["eps"]),
+        "lion": lambda lr: optax.lion(lr, h["b1"], h["b2"], weight_decay=wd),
+        "signsgd": optax.sign_sgd,
+        "adafactor": optax.adafactor,
+    }[o.name]
+    # inject_hyperparams keeps lr in the optimizer state as an array (never a static constant).
+    return optax.inject_hyperparams(lambda learning_rate: make(learning_rate))(learning_rate=lr)
 
 
 class Keys(NamedTuple):
@@ -115,7 +137,7 @@ def train_lane(cfg: Config, batch_size: int, points: np.ndarray, lr, seed) -> La
     def loss_fn(params, x_BxD, y_B):
         return task.mse(model.apply(params, x_BxD), y_B)
 
-    tx = optimizer(cfg, lr)
+    tx = optimizer(cfg, batch_size, lr)
     params = model.init(k_init, t_cfg.dim, dtype)
     loss0 = eval_loss(params)
     limit = cfg.sweep.divergence_factor * loss0

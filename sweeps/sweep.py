@@ -191,7 +191,8 @@ def lane_bytes(cfg: Config, batch_size: int, points: int) -> int:
         n_params = D * W + (m.depth - 1) * W * W + (m.depth + 1) * W + 1
         # Activations of the minibatch (forward and backward) and of the held-out set.
         act = 3 * W * m.depth * batch_size + W * m.depth * cfg.task.n_eval
-    state = {"sgd": 1 if cfg.optimizer.momentum else 0, "adam": 2}[cfg.optimizer.name]
+    # Copies of the parameters in the optimizer state (two moments at most).
+    state = {"sgd": int(cfg.optimizer.momentum > 0), "signsgd": 0}.get(cfg.optimizer.name, 2)
     # params, grads, updates, the frozen copy and the new params, plus optimizer state
     return jnp.dtype(cfg.sweep.dtype).itemsize * (n_params * (5 + state) + act + 2 * points)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,3 +149,23 @@ def test_same_config_same_tables(small, tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "a" / CURVES), pd.read_parquet(tmp_path / "b" / CURVES)
     )
+
+
+OPTIMIZERS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf/optimizer").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_trains_the_smoke_sweep_without_nan(small, tmp_path, name):
+    df = run_sweep(small(f"optimizer={name}", "sweep.batch_sizes=[4]"), tmp_path)
+    assert not np.isnan(df[["final_train_loss", "final_eval_loss"]].to_numpy()).any()
+    ok = df[~df["diverged"]]
+    init = pd.read_parquet(tmp_path / CURVES).query("step == 0")["eval_loss"].min()
+    assert len(ok) and ok["final_eval_loss"].min() < 0.9 * init  # some learning rate made progress
+
+
+def test_sqrt_scaling_rule_rescales_adam_with_batch_size(small):
+    cfg = small("optimizer=adam", "optimizer.scaling_rule=sqrt", "optimizer.base_batch_size=4")
+    h = engine.hyperparams(cfg, 16)
+    assert h["b1"] == pytest.approx(1 - 0.1 * 4) and h["b2"] == pytest.approx(1 - 0.001 * 4)
+    assert h["eps"] == pytest.approx(1e-8 / 2)
+    assert engine.hyperparams(cfg, 4) == pytest.approx({"b1": 0.9, "b2": 0.999, "eps": 1e-8})
