@@ -153,5 +153,10 @@ def problems(opt: pd.DataFrame) -> list[str]:
                 "a scaling law needs several"
             )
         elif g["status"].eq("diverged").all():
-            out.append(f"{label}: every lane diverged at every batch size; lower the lr grid")
+            what = (
+                "every lane diverged at every batch size"
+                if g["diverged"].sum() == g["lanes"].sum()
+                else "at every batch size every lr has a diverged seed"
+            )
+            out.append(f"{label}: {what}; lower the lr grid")
     return out
