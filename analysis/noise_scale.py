@@ -166,7 +166,7 @@ def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
     t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
     model = models.build(cfg.model)
     lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
-    tx = engine.optimizer(cfg, jnp.asarray(lr, dtype))
+    tx = engine.optimizer(cfg, batch_size, jnp.asarray(lr, dtype))
 
     def one(seed):
         k = engine.seed_keys(seed)

@@ -278,10 +278,12 @@ def sweep_theory(cfg, lrs=None):
     from sweeps.task import spectrum
 
     t, o, b = cfg.task, cfg.optimizer, cfg.sweep.budget
-    if cfg.model.name != "linear" or o.name != "sgd" or t.n_train is not None:
-        raise ValueError("the exact theory covers the linear model, SGD, online data")
+    sgd = ("sgd", "momentum", "nesterov")
+    if cfg.model.name != "linear" or o.name not in sgd or t.n_train is not None:
+        raise ValueError("the exact theory covers the linear model, SGD (+ momentum), online data")
     lam_D = spectrum(t.dim, t.spectrum_decay)
-    mom = dict(momentum=float(o.momentum or 0.0), nesterov=bool(o.nesterov))
+    beta = float(o.momentum or 0.0)
+    mom = dict(momentum=beta, nesterov=o.name == "nesterov" or (o.name == "sgd" and o.nesterov))
     B_K = np.asarray(cfg.sweep.batch_sizes, np.int64)
     T_K = budget_steps(B_K, b.samples, b.steps)
     eta_K = optimal_lr(B_K, lam_D, t.noise_std, b.samples, b.steps, **mom)

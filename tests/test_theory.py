@@ -249,3 +249,24 @@ def test_sweep_theory_of_a_config():
     assert len(lanes) == 3 * 5 and (lanes.expected_loss >= per_B.loss_opt.min() - 1e-12).all()
     with pytest.raises(ValueError):
         sweep_theory(make_config("model=mlp"))
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov"])
+def test_engine_momentum_matches_theory(name):
+    from sweeps import engine
+    from tests.conftest import make_config
+
+    cfg = make_config(
+        f"optimizer={name}", "sweep=smoke", "task.dim=8", "progress=false", "sweep.seeds=256"
+    )
+    t, B, T = cfg.task, 4, 64
+    lam_D = spectrum(t.dim, t.spectrum_decay)
+    beta = cfg.optimizer.momentum
+    edge = float(divergence_edge(B, lam_D, beta, name == "nesterov"))
+    lrs = np.array([0.05, 0.2, 0.5]) * edge
+    points = engine.curve_steps(T, 4)
+    seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
+    L_RxL = np.asarray(engine.program(cfg, B, points)(lrs, seeds).final_eval_loss, np.float64)
+    th = expected_loss(lrs, B, T, lam_D, t.noise_std, momentum=beta, nesterov=name == "nesterov")
+    se = L_RxL.std(0, ddof=1) / np.sqrt(len(seeds))
+    assert np.all(np.abs(L_RxL.mean(0) - th) < 4 * se), (L_RxL.mean(0) - th) / se
