@@ -200,3 +200,27 @@ def test_divergence_rule_at_its_boundary(small, side):
     out, *_ = train_batch_size(cfg, B, np.array([1e-3]), engine.curve_steps(1, 2))
     np.testing.assert_array_equal(out.diverged[:, 0], ratio > factor)
     assert out.diverged.any() == (side < 0)
+
+
+def test_concurrent_jobs_write_one_sweep_dir_and_readers_see_complete_parts(tmp_path):
+    from analysis.load import load
+
+    sweep = tmp_path / "multi"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweeps.run", "-m", "hydra/launcher=joblib",
+         "hydra.launcher.n_jobs=2", *ARGS, "model=linear,mlp", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lanes, reads = 6 * 2, 0
+    while proc.poll() is None:
+        if any(sweep.glob("*/results.parquet")):
+            df = pd.read_parquet(sweep)  # never a half-written file, never a stray one
+            assert (df.groupby(["sweep_id", "batch_size"]).size() == lanes).all()
+            reads += 1
+        time.sleep(0.05)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert reads > 0
+    df = load(sweep)
+    assert sorted(df["model"].unique()) == ["linear", "mlp"]
+    assert len(df) == 2 * 4 * lanes
