@@ -119,6 +119,7 @@ def fit_tradeoff(B, S) -> Tradeoff:
 def reachable_target(curves: pd.DataFrame, min_batches: int | None = None) -> float:
     """The lowest seed-mean loss that at least min_batches batch sizes (default all) reach."""
     best_B = _mean_curves(curves).groupby("batch_size")["eval_loss"].min().sort_values()
+    best_B = best_B[np.isfinite(best_B)]  # a batch size whose every lane diverged reaches nothing
     k = len(best_B) if min_batches is None else min_batches
     return float(best_B.iloc[k - 1])
 

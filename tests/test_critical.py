@@ -73,5 +73,7 @@ def test_critical_batch_from_noisy_curves_with_bootstrap():
     lo, hi = boot_ci(c.boot)["B_crit"]
     assert lo < c.fit.B_crit < hi and hi / lo < 2
     assert len(c.boot) == 40 and set(c.table.batch_size) == set(BS)
-    # default target: every batch size reaches it
+    # default target: every batch size reaches it, except one whose every lane diverged
     assert len(critical_batch(curves, n_boot=0).table) == len(BS)
+    dead = curves.assign(eval_loss=np.where(curves.batch_size == 2, np.inf, curves.eval_loss))
+    assert set(critical_batch(dead, n_boot=0).table.batch_size) == set(BS) - {2}
