@@ -213,7 +213,7 @@ def text_formula(law: str, p: dict) -> str:
 
 
 SHAPES = {
-    "flat": "flat (no dependence on B)",
+    "flat": "no dependence on B",
     "linear": "linear scaling, eta* proportional to B",
     "linear-then-saturating": "linear scaling at small B, saturating at large B",
     "sqrt": "square-root scaling, eta* proportional to sqrt(B)",

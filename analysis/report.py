@@ -66,14 +66,14 @@ def _one(r, fits: pd.DataFrame) -> str:
         return f"no law could be fitted to {r['label']}: {r['reason']}."
     f = fits[fits["sweep_id"] == r["sweep_id"]].sort_values("aic")
     close = [
-        f"the {laws.TITLES[x.law]} fits about as well (ΔAIC = {x.delta_aic:.1f})"
+        f"the {laws.TITLES[x.law]} fits about as well, ΔAIC = {x.delta_aic:.1f}"
         for x in f.iloc[1:].itertuples()
         if x.delta_aic < 2
     ]
     return (
         f"eta*(B) resembles **{r['shape']}** ({laws.SHAPES[r['shape']]}): {r['words']}; "
         f"best law by AIC: {laws.TITLES[r['law']]}, `{r['formula']}`"
-        + (f" ({'; '.join(close)})" if close else "")
+        + "".join(f"; {c}" for c in close)
         + f". At the smallest batch sizes, {_slope(r)}{_rule(r)}."
     )
 
