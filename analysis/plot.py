@@ -50,9 +50,13 @@ def analyse(
 
 
 def out_dir(paths: Iterable[str | Path], sub: str = "") -> Path:
-    """The directory the inputs share (a file's own directory), joined with sub."""
-    dirs = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths]
-    return Path(os.path.commonpath([d.resolve() for d in dirs])) / sub
+    """The directory the inputs share (a file's own directory), joined with sub.
+
+    Inputs that share nothing below the filesystem root write beside the first of them.
+    """
+    dirs = [(Path(p) if Path(p).is_dir() else Path(p).parent).resolve() for p in paths]
+    common = Path(os.path.commonpath(dirs))
+    return (dirs[0] if common == Path(common.anchor) else common) / sub
 
 
 def plot_dirs(

@@ -94,6 +94,15 @@ def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     assert all(f.parent == run / "figures" and f.exists() for f in files)
 
 
+def test_outputs_go_to_the_directory_the_inputs_share(tmp_path):
+    a, b = tmp_path / "m" / "0", tmp_path / "m" / "1"
+    a.mkdir(parents=True)
+    b.mkdir()
+    assert plot.out_dir([a, b / "results.parquet"], "figures") == tmp_path / "m" / "figures"
+    assert plot.out_dir([a], "report.md") == a / "report.md"
+    assert plot.out_dir([a, Path("/")]) == a  # nothing shared but the root
+
+
 def test_overlays_are_drawn_on_their_figure(tmp_path):
     from analysis import figures
 
