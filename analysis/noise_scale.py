@@ -87,6 +87,7 @@ def linear_noise_scale_init(lam, noise_std: float) -> NoiseScale:
     """Noise scales at w = 0, numerator and denominator averaged over teachers w* ~ N(0, I/D)."""
     lam_D = np.asarray(lam, np.float64)
     D = lam_D.size
+    # every term is linear in d^2 and E[d_i^2] = 1/D: a w* with w*_i^2 = 1/D gives the expectations
     return linear_noise_scale(np.zeros(D), np.full(D, 1 / np.sqrt(D)), lam_D, noise_std)
 
 
