@@ -156,7 +156,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
         ms=5,
         capsize=3,
         zorder=4,
-        label="η* with 95% bootstrap interval",
+        label=f"η* with {opt['level'].iloc[0]:.0%} bootstrap interval",
     )
     for edge, mk, way in (("low", "v", "below"), ("high", "^", "above")):
         e = opt[opt["edge"].eq(edge)]

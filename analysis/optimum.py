@@ -140,6 +140,7 @@ def optima(
     ]
     out = pd.DataFrame(rows).reindex(columns=cols)
     out["usable"] = out["status"].eq("ok")
+    out["level"] = level  # of eta_lo, eta_hi
     return out
 
 

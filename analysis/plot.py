@@ -101,7 +101,15 @@ def _args(argv, prog: str, what: str, out_help: str):
         help="skip unreadable or foreign parquet files instead of stopping",
     )
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    return ap.parse_args(argv)
+    ap.add_argument(
+        "--level", type=float, default=0.95, help="confidence level of intervals (default: 0.95)"
+    )
+    args = ap.parse_args(argv)
+    if not 0 < args.level < 1:
+        ap.error(f"--level must be between 0 and 1 (got {args.level})")
+    if args.boot < 0:
+        ap.error(f"--boot must be >= 0 (got {args.boot})")
+    return args
 
 
 def run(argv, prog: str, what: str, body, out_help: str) -> int:
@@ -111,7 +119,7 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            a = analyse(args.paths, skip_bad=args.skip_bad, n_boot=args.boot)
+            a = analyse(args.paths, skip_bad=args.skip_bad, n_boot=args.boot, level=args.level)
             body(args, a)
         except AnalysisError as e:
             err = str(e)

@@ -15,7 +15,9 @@ import pandas as pd
 from analysis import figures, laws
 from analysis.plot import Analysis, analyse, notes, out_dir, run
 
-LEVEL = 0.95
+
+def _level(a) -> float:
+    return float(a.opt["level"].iloc[0]) if len(a.opt) else 0.95
 
 
 def _g(v, fmt=".3g") -> str:
@@ -223,7 +225,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         + ". eta* is the argmin over the lr grid of "
         "the seed-mean final eval loss (a diverged lane counts as +inf), refined by a "
         "parabola in (log lr, log loss) through the three grid points around it; intervals "
-        f"are {LEVEL:.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
+        f"are {_level(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
         "parameters). Laws are fitted to log eta* weighted by the eta* intervals; minima on "
         "the edge of the lr grid are left out of the fits.",
         "",
@@ -292,7 +294,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
             [
                 "B",
                 "eta*",
-                f"{LEVEL:.0%} interval",
+                f"{_level(a):.0%} interval",
                 "grid argmin",
                 "best loss (mean)",
                 "median loss there",
@@ -317,7 +319,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
             for _, x in f.iterrows()
         ]
         out += [
-            _table(["law", "fit", f"parameters ({LEVEL:.0%} interval)", "AIC", "ΔAIC"], rows),
+            _table(["law", "fit", f"parameters ({_level(a):.0%} interval)", "AIC", "ΔAIC"], rows),
             "",
         ]
         out += [f"Best by AIC: {r['words']}. Small-batch slope: {_slope(r)}.", ""]
