@@ -129,7 +129,7 @@ def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
 
 
 def place(lrs: np.ndarray, seeds: np.ndarray):
-    """Inputs of a program, the lr axis sharded over every local device (GSPMD splits the lanes)."""
+    """Inputs of a program as `sweeps.sweep` places them: lrs sharded over every local device."""
     mesh = Mesh(np.array(jax.devices()), ("lanes",))
     return (
         jax.device_put(lrs, NamedSharding(mesh, PartitionSpec("lanes"))),
@@ -137,8 +137,8 @@ def place(lrs: np.ndarray, seeds: np.ndarray):
     )
 
 
-def time_program(cfg: Config, B: int, points: np.ndarray) -> tuple[float, float, float]:
-    """(cold compile, warm-cache compile, run) seconds of the vmapped program of one batch size."""
+def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True):
+    """(cold compile, warm-cache compile, run) seconds and optimized HLO of one batch size."""
     lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
     args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32))
     t0 = time.perf_counter()
@@ -146,10 +146,12 @@ def time_program(cfg: Config, B: int, points: np.ndarray) -> tuple[float, float,
     t1 = time.perf_counter()
     jax.block_until_ready(compiled(*args))
     t2 = time.perf_counter()
+    if not warm:
+        return t1 - t0, np.nan, t2 - t1, compiled.as_text()
     jax.clear_caches()  # the next compile can only come from the persistent cache
     t3 = time.perf_counter()
     engine.program(cfg, B, points).lower(*args).compile()
-    return t1 - t0, time.perf_counter() - t3, t2 - t1
+    return t1 - t0, time.perf_counter() - t3, t2 - t1, compiled.as_text()
 
 
 def dots(hlo: str) -> list[tuple[tuple[int, ...], int]]:
@@ -173,9 +175,22 @@ def lane_matmuls(cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
     lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
     seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
     points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
-    hlo = engine.program(cfg, B, points).lower(lrs, seeds).compile().as_text()
-    L = len(lrs)
-    return [(s, n) for s, n in dots(hlo) if L in s and B in s and len(s) - n >= 2]
+    return spanning(engine.program(cfg, B, points).lower(lrs, seeds).compile().as_text(), cfg, B)
+
+
+def spanning(hlo: str, cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
+    """Dots of hlo whose result spans the batch and the lrs, with at most the seed batched.
+
+    The lr axis may come merged with a layer's width (the MLP's first layer: X_BxD @ W_Dx(L*W)).
+    """
+    L = cfg.sweep.lr.num
+
+    def lanes(s):
+        rest = list(s)
+        rest.remove(B)
+        return any(d % L == 0 for d in rest)
+
+    return [(s, n) for s, n in dots(hlo) if B in s and n <= 1 and len(s) - n >= 2 and lanes(s)]
 
 
 def loop_fns(cfg: Config, B: int):
@@ -184,13 +199,13 @@ def loop_fns(cfg: Config, B: int):
     model = models.build(cfg.model)
     lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
     # inject_hyperparams keeps lr in the optimizer state, so a new lr needs no new step.
-    tx = engine.optimizer(cfg, jnp.zeros((), dtype))
+    tx = engine.optimizer(cfg, B, jnp.zeros((), dtype))
 
     def init(lr, seed):
         k = engine.seed_keys(seed)
         w_star_D = task.teacher(k.teacher, t.dim, dtype)
         params = model.init(k.init, t.dim, dtype)
-        opt = engine.optimizer(cfg, lr).init(params)
+        opt = engine.optimizer(cfg, B, lr).init(params)
         held_out = task.sample(k.eval, t.n_eval, lam_D, w_star_D, t.noise_std)
         return params, opt, (k.data, w_star_D, held_out)
 
@@ -245,17 +260,23 @@ def time_loop(cfg: Config, B: int, points: np.ndarray, lanes: int, cap: int):
     return compile_s, float(np.mean(lane_s)) * L
 
 
-def bench_batch(cfg: Config, B: int, peak: float, loop_lanes: int, cap: int) -> dict:
-    """One row of the table: the vmapped program of batch size B against the per-run loop."""
+def bench_batch(cfg: Config, B: int, loop_lanes: int, cap: int) -> dict:
+    """One row of the table: the vmapped program of batch size B against the per-run loop.
+
+    The peak is measured just before the run: other processes on the machine take a share of
+    the cores that drifts over minutes, and utilisation should compare like with like.
+    """
     steps = cfg.sweep.budget.steps_for(B)
     points = engine.curve_steps(steps, cfg.sweep.curve_points)
     L = cfg.sweep.lr.num * cfg.sweep.seeds
-    compile_s, compile_warm_s, run_s = time_program(cfg, B, points)
+    compile_s, compile_warm_s, run_s, hlo = time_program(cfg, B, points)
+    peak = matmul_peak(reps=3)
     gflops = L * lane_flops(cfg, B, points) / run_s / 1e9
     row = dict(
         devices=jax.device_count(), batch_size=B, lanes=L, steps=steps, compile_s=compile_s,
         compile_warm_s=compile_warm_s, run_s=run_s, lane_steps_per_s=L * steps / run_s,
         gflops=gflops, peak_gflops=peak, util=gflops / peak, flop=L * lane_flops(cfg, B, points),
+        lane_dots=" ".join("x".join(map(str, d)) for d, _ in spanning(hlo, cfg, B)),
     )  # fmt: skip
     if loop_lanes:
         base_compile_s, base_run_s = time_loop(cfg, B, points, loop_lanes, cap)
@@ -263,10 +284,11 @@ def bench_batch(cfg: Config, B: int, peak: float, loop_lanes: int, cap: int) -> 
     return row
 
 
-def totals(rows: pd.DataFrame, peak: float) -> dict:
+def totals(rows: pd.DataFrame) -> dict:
     """The whole sweep of one workload: every batch size of rows summed."""
     s = rows[["compile_s", "compile_warm_s", "run_s", "flop", "base_compile_s", "base_run_s"]]
     s = s.sum(min_count=1)
+    peak = (rows["peak_gflops"] * rows["run_s"]).sum() / s["run_s"]  # time-weighted
     L = rows["lanes"].iloc[0]
     return dict(
         devices=rows["devices"].iloc[0], batch_size=pd.NA, lanes=L, steps=rows["steps"].sum(),
@@ -286,20 +308,76 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def bench(workloads, batch_sizes, steps: int, loop_lanes: int, cap: int) -> pd.DataFrame:
+def bench(workloads, batch_sizes, steps: int, loop_lanes: int, cap: int, over=()) -> pd.DataFrame:
     """The table of every workload and batch size in this process, whole-sweep rows included."""
-    peak = matmul_peak()
     out = []
     for w in workloads:
-        cfg = config(w, steps)
-        rows = pd.DataFrame([bench_batch(cfg, B, peak, loop_lanes, cap) for B in batch_sizes])
+        cfg = config(w, steps, *over)
+        rows = pd.DataFrame([bench_batch(cfg, B, loop_lanes, cap) for B in batch_sizes])
         if "base_run_s" not in rows:
             rows["base_compile_s"] = rows["base_run_s"] = np.nan
-        rows = pd.concat([rows, pd.DataFrame([totals(rows, peak)])], ignore_index=True)
+        rows = pd.concat([rows, pd.DataFrame([totals(rows)])], ignore_index=True)
         rows.insert(0, "workload", w)
         out.append(rows)
     df = speedups(pd.concat(out, ignore_index=True))
     return df.astype({"batch_size": "Int64", "devices": "int64", "steps": "int64"})
+
+
+# Each factor varied alone around B=64, 32 lrs x 4 seeds, 64 steps, width 64.
+SCAN = {
+    "lanes": (["linear-sgd", "mlp-adam"], [2, 8, 32, 128], "sweep.lr.num={}"),
+    "batch size": (["linear-sgd", "mlp-adam"], [1, 16, 256, 1024], None),
+    "steps": (["linear-sgd", "mlp-adam"], [16, 64, 256, 1024], None),
+    "width": (["mlp-adam"], [16, 64, 256], "model.width={}"),
+}
+
+
+def scan(B: int = 64, steps: int = 64) -> pd.DataFrame:
+    """Run seconds of one program as lanes, batch size, steps and width each grow alone."""
+    rows = []
+    for factor, (workloads, values, over) in SCAN.items():
+        for w in workloads:
+            for v in values:
+                st, b = (v if factor == "steps" else steps), (v if factor == "batch size" else B)
+                cfg = config(w, st, *([over.format(v)] if over else []))
+                points = engine.curve_steps(st, cfg.sweep.curve_points)
+                compile_s, _, run_s, _ = time_program(cfg, b, points, warm=False)
+                L = cfg.sweep.lr.num * cfg.sweep.seeds
+                x = {"lanes": L}.get(factor, v)
+                rows.append(dict(
+                    factor=factor, x=x, workload=w, batch_size=b, lanes=L, steps=st,
+                    width=cfg.model.width, compile_s=compile_s, run_s=run_s,
+                    gflops=L * lane_flops(cfg, b, points) / run_s / 1e9,
+                ))  # fmt: skip
+                print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def plot_scan(df: pd.DataFrame, path: Path) -> None:
+    """Log-log panels of run time against each factor, one line per workload."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    units = {"lanes": "lanes (lr x seed)", "batch size": "batch size B", "steps": "steps",
+             "width": "MLP width (2 hidden layers)"}  # fmt: skip
+    fig, axes = plt.subplots(1, len(SCAN), figsize=(4 * len(SCAN), 3.6), sharey=True)
+    for ax, (factor, g) in zip(axes, df.groupby("factor", sort=False), strict=True):
+        for w, h in g.groupby("workload"):
+            ax.plot(h["x"], h["run_s"], "o-", label=w)
+        x = np.array([g["x"].min(), g["x"].max()], float)
+        y0 = g.loc[g["x"] == g["x"].min(), "run_s"].max()
+        ax.plot(x, y0 * x / x[0], "k--", lw=0.8, label="slope 1")
+        ax.set(xscale="log", yscale="log", xlabel=units[factor], title=f"run time vs {factor}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("run time of one program (s)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Cost of one compiled sweep program (2-core CPU; others held at B=64, "
+                 "128 lanes, 64 steps, width 64)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
 
 
 def on_devices(n: int, argv: list[str]) -> pd.DataFrame:
@@ -336,17 +414,20 @@ def append(df: pd.DataFrame, path: Path) -> None:
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m sweeps.bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="2 batch sizes, 32 steps: under a minute")
+    p.add_argument("--scan", type=Path, help="instead: the scaling scan, its figure to this path")
     p.add_argument("--out", type=Path, default=Path("outputs/bench/bench.parquet"))
     p.add_argument("--steps", type=int, help="steps per lane (default 256, quick 32)")
     p.add_argument("--batch-sizes", type=lambda s: [int(b) for b in s.split(",")])
     p.add_argument("--workloads", type=lambda s: s.split(","), default=list(WORKLOADS))
     p.add_argument(
         "--devices",
-        default="1",
-        help="comma-separated XLA device counts to split the CPU into, e.g. 1,2 (>1: a subprocess)",
+        help="XLA device counts to split the CPU into (default 1,2; quick 1); >1 runs a subprocess",
     )
     p.add_argument("--loop-lanes", type=int, default=2, help="lanes the per-run loop is timed on")
     p.add_argument("--loop-steps", type=int, default=200, help="steps per timed loop lane (cap)")
+    p.add_argument(
+        "--override", action="append", default=[], help="a Hydra override for every workload"
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -366,19 +447,30 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     a = parse(argv)
     steps = a.steps or (32 if a.quick else 256)
     batch_sizes = a.batch_sizes or (QUICK_BATCH_SIZES if a.quick else BATCH_SIZES)
-    counts = [int(n) for n in a.devices.split(",")]
+    counts = [int(n) for n in (a.devices or ("1" if a.quick else "1,2")).split(",")]
     # A private, empty persistent cache: compiles are cold first, then warm, never the user's.
     cache = tempfile.TemporaryDirectory(prefix="lrscale-bench-")
     jax.config.update("jax_compilation_cache_dir", cache.name)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if a.scan:
+        df = stamp(scan(), a.quick)
+        append(df, a.out.with_name("scan.parquet"))
+        plot_scan(df, a.scan)
+        print(df.to_string(index=False))
+        return df
     parts = []
     if 1 in counts:
         lanes = 0 if a.child else a.loop_lanes
-        parts.append(bench(a.workloads, batch_sizes, steps, lanes, min(a.loop_steps, steps)))
+        cap = min(a.loop_steps, steps)
+        parts.append(bench(a.workloads, batch_sizes, steps, lanes, cap, a.override))
     parts += [on_devices(n, without(argv, "--devices", "--out")) for n in counts if n > 1]
     df = stamp(pd.concat(parts, ignore_index=True), a.quick) if not a.child else parts[0]
     if not a.child:
         print(table(df))
+        for (w, n), g in df.dropna(subset="batch_size").groupby(["workload", "devices"]):
+            last = g.iloc[-1]
+            found = last["lane_dots"] or "none"
+            print(f"{w} ({n} device) B={last['batch_size']}: dots over lanes x batch: {found}")
     append(df, a.out)
     cache.cleanup()
     return df

@@ -1,0 +1,60 @@
+"""The benchmark: its quick mode end to end, and the lane axis of the linear model as a matmul."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from sweeps import bench, engine
+from tests.conftest import ROOT
+
+
+def test_lanes_of_the_linear_model_are_one_matrix_product(small):
+    cfg = small("model=linear", "sweep.lr.num=6", "sweep.seeds=3")
+    B, L, S = 16, 6, 3
+    found = bench.lane_matmuls(cfg, B)
+    # X_BxD @ W_DxL per seed: only the seed axis may be a batch dimension of the dot.
+    assert found and all(n <= 1 for _, n in found), found
+    assert any(sorted(s) == sorted((S, L, B)) for s, _ in found), found
+    # No dot anywhere treats the lr axis as a batch of matrix-vector products.
+    points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
+    hlo = engine.program(cfg, B, points).lower(engine.lr_grid(cfg), np.arange(S, dtype=np.uint32))
+    hlo = hlo.compile()
+    assert all(n < 2 for _, n in bench.dots(hlo.as_text()))
+
+
+def test_dots_parses_shapes_and_batch_dimensions():
+    hlo = (
+        "%d = f32[4,32,256]{2,1,0} dot(%a, %b), lhs_batch_dims={0}, lhs_contracting_dims={2}\n"
+        "ROOT %e = f32[8,16]{1,0} dot(%c, %d), lhs_contracting_dims={1}, rhs_contracting_dims={0}"
+    )
+    assert bench.dots(hlo) == [((4, 32, 256), 1), ((8, 16), 0)]
+
+
+def test_flop_counts():
+    cfg = bench.config("linear-sgd", 8, "task.dim=8")
+    assert bench.step_flops(cfg, 4) == 4 * 4 * 8 + 4 * 4 + 2 * 8
+    mlp = bench.config("mlp-adam", 8, "task.dim=8", "model.width=16", "model.depth=2")
+    P, n = bench.matmul_params(mlp)
+    assert P == 8 * 16 + 16 * 16 + 16 and n == P + 2 * 16 + 1
+    assert bench.step_flops(mlp, 2) > 6 * 2 * P - 2 * 2 * 8 * 16
+
+
+def test_quick_bench_runs_and_prints_every_column(tmp_path):
+    out = tmp_path / "bench.parquet"
+    r = subprocess.run(
+        [sys.executable, "-m", "sweeps.bench", "--quick", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    header = r.stdout.splitlines()[0].split()
+    assert header == bench.COLUMNS
+    df = pd.read_parquet(out)
+    assert set(bench.COLUMNS) <= set(df.columns)
+    assert {"device_kind", "jax_version", "timestamp"} <= set(df.columns)
+    assert sorted(df["workload"].unique()) == sorted(bench.WORKLOADS)
+    assert df["batch_size"].isna().sum() == len(bench.WORKLOADS)  # one whole-sweep row each
+    assert not df[bench.COLUMNS].drop(columns="batch_size").isna().to_numpy().any()
