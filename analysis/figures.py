@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
@@ -320,6 +321,11 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
     )
     _overlay("heatmap", ax, ctx, overlays)
     return ax
+
+
+def supported_formats() -> list[str]:
+    """Image formats matplotlib can write."""
+    return sorted(Figure().canvas.get_supported_filetypes())
 
 
 def save(ax, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:

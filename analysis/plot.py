@@ -109,6 +109,9 @@ def _args(argv, prog: str, what: str, out_help: str):
         ap.error(f"--level must be between 0 and 1 (got {args.level})")
     if args.boot < 0:
         ap.error(f"--boot must be >= 0 (got {args.boot})")
+    bad = sorted(set(args.format.split(",")) - set(figures.supported_formats()))
+    if bad:
+        ap.error(f"--format: cannot write {', '.join(bad)}")
     return args
 
 

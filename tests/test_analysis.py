@@ -245,3 +245,11 @@ def test_fewer_than_three_usable_batch_sizes_are_not_fitted_and_say_why():
         "only 2 usable batch sizes of 3 (1 at the grid edge); a law needs at least 3"
     )
     assert s["slope"].iloc[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_interval_level_nests_the_intervals():
+    df = synth.results(lambda B: 0.01 * B, seeds=6, noise=0.05)
+    wide, narrow = (optimum.optima(df, n_boot=400, level=q, seed=1) for q in (0.95, 0.5))
+    assert (wide["eta_lo"] <= narrow["eta_lo"]).all() and (narrow["eta_hi"] <= wide["eta_hi"]).all()
+    assert (narrow["eta_hi"] - narrow["eta_lo"] < wide["eta_hi"] - wide["eta_lo"]).any()
+    assert (wide["level"] == 0.95).all()

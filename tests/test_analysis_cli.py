@@ -227,3 +227,10 @@ def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
     (line,) = r.stderr.strip().splitlines()
     bad = d / "0" / "results.parquet"
     assert line.startswith(f"analysis.report: error: {bad}: not a readable parquet file")
+
+
+@pytest.mark.parametrize("flag", [["--level", "1.5"], ["--boot", "-1"], ["--format", "png,bmp"]])
+def test_bad_options_are_refused_before_reading(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as e:
+        plot.main([str(tmp_path), *flag])
+    assert e.value.code == 2 and flag[0] in capsys.readouterr().err
