@@ -59,16 +59,22 @@ def test_init_formula_is_the_teacher_average():
     assert trS.mean() / Hd2.mean() == pytest.approx(init.B_simple, rel=0.03)
 
 
-def test_hvp_path_equals_dense_path_on_the_mlp():
+def test_hvp_path_equals_dense_path():
     lam_D, rng = spectrum(8, 1.0), np.random.default_rng(3)
     w_star_D = rng.standard_normal(8) / np.sqrt(8)
-    x_NxD, y_N = task_batch(lam_D, w_star_D, 128, rng)
+    x_NxD, y_N = task_batch(lam_D, w_star_D, 256, rng)
+    w_D = jnp.asarray(rng.standard_normal(8) * 0.1, jnp.float32)
+    dense = measure(linear().apply, w_D, x_NxD, y_N)
+    hvp = measure(linear().apply, w_D, x_NxD, y_N, max_dense=0, n_hvp=256)
+    np.testing.assert_allclose(np.array(hvp), np.array(dense), rtol=1e-4)
+
+
+def test_measure_takes_any_model():
+    lam_D, rng = spectrum(8, 1.0), np.random.default_rng(4)
+    x_NxD, y_N = task_batch(lam_D, rng.standard_normal(8) / np.sqrt(8), 256, rng)
     model = mlp(8, 1, "tanh")
-    params = model.init(jax.random.key(0), 8, jnp.float32)
-    dense = measure(model.apply, params, x_NxD, y_N)
-    hvp = measure(model.apply, params, x_NxD, y_N, max_dense=0, n_hvp=128)
-    np.testing.assert_allclose(np.array(hvp), np.array(dense), rtol=2e-3)
-    assert all(np.isfinite(dense)) and dense.B_simple > 1 and dense.trHS > 0
+    ns = measure(model.apply, model.init(jax.random.key(0), 8, jnp.float32), x_NxD, y_N)
+    assert all(np.isfinite(ns)) and ns.B_simple > 1 and ns.trS > 0 and ns.trHS > 0
 
 
 def test_cli_on_a_linear_sweep(tmp_path):
