@@ -47,6 +47,11 @@ _ARROW_OK = {
 }
 
 
+def _one_line(e: Exception) -> str:
+    """pyarrow's messages span lines; an error here is one line."""
+    return " ".join(str(e).split())
+
+
 def _skip(p: Path) -> bool:
     """Hidden paths (.hydra, .tmp files being written) never hold results."""
     return any(part.startswith(".") for part in p.parts)
@@ -92,16 +97,18 @@ def read_table(path: Path, required: dict[str, str]) -> pd.DataFrame:
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as e:
-        raise AnalysisError(f"{path}: not a readable parquet file ({e})") from None
+        raise AnalysisError(f"{path}: not a readable parquet file ({_one_line(e)})") from None
     check_schema(schema, path, required)
     try:
-        df = pq.read_table(path).to_pandas()
-    except (OSError, pa.ArrowException) as e:
-        raise AnalysisError(f"{path}: corrupt parquet file ({e})") from None
+        table = pq.read_table(path)
+        table.validate(full=True)  # catches, e.g., invalid UTF-8 in a string column
+        df = table.to_pandas()
+        for c, dt in required.items():
+            df[c] = df[c].astype(str if dt == "string" else dt)
+    except (OSError, ValueError, TypeError, pa.ArrowException) as e:
+        raise AnalysisError(f"{path}: corrupt parquet file ({_one_line(e)})") from None
     if df.empty:
         raise AnalysisError(f"{path}: the table has no rows")
-    for c, dt in required.items():
-        df[c] = df[c].astype(str if dt == "string" else dt)
     return df
 
 
