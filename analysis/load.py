@@ -96,7 +96,7 @@ def read_table(path: Path, required: dict[str, str]) -> pd.DataFrame:
     """One checked parquet file as a DataFrame with the declared dtypes."""
     try:
         schema = pq.read_schema(path)
-    except (OSError, pa.ArrowException) as e:
+    except (OSError, ValueError, pa.ArrowException) as e:  # ValueError: undecodable names
         raise AnalysisError(f"{path}: not a readable parquet file ({_one_line(e)})") from None
     check_schema(schema, path, required)
     try:
@@ -105,7 +105,7 @@ def read_table(path: Path, required: dict[str, str]) -> pd.DataFrame:
         df = table.to_pandas()
         for c, dt in required.items():
             df[c] = df[c].astype(str if dt == "string" else dt)
-    except (OSError, ValueError, TypeError, pa.ArrowException) as e:
+    except Exception as e:
         raise AnalysisError(f"{path}: corrupt parquet file ({_one_line(e)})") from None
     if df.empty:
         raise AnalysisError(f"{path}: the table has no rows")
