@@ -328,13 +328,19 @@ def supported_formats() -> list[str]:
     return sorted(Figure().canvas.get_supported_filetypes())
 
 
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "ps": {"CreationDate": None}}
+
+
 def save(ax, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write the figure of ax as stem.<fmt> for each format and close it."""
     fig = ax.figure
     out = []
     for fmt in formats:
         p = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(p, dpi=130)  # constrained layout already fits the outside legends
+        # constrained layout already fits the outside legends; no date or random ids, so
+        # figures redrawn from the same results are the same files
+        with plt.rc_context({"svg.hashsalt": "lrscale"}):
+            fig.savefig(p, dpi=130, metadata=_NO_DATE.get(fmt))
         fig.set_layout_engine("none")  # the layout is done; later formats reuse it
         out.append(p)
     plt.close(fig)

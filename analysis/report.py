@@ -348,10 +348,16 @@ def write_report(
     return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot), paths, out, formats)
 
 
+def _shown(p) -> str:
+    """A path as the report names it: relative to the working directory when below it."""
+    p = Path(p).resolve()
+    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
+
+
 def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
     path = Path(out) if out else out_dir(paths, "report.md")
     figs = figures.draw(a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats)
-    path.write_text(render(a, figs, path.parent, [str(p) for p in paths]))
+    path.write_text(render(a, figs, path.parent, [_shown(p) for p in paths]))
     return path
 
 

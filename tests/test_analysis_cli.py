@@ -82,16 +82,16 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
 
 def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
-    files = plot.plot_dirs([run], formats=("png",))
+    files = plot.plot_dirs([run], formats=("png", "svg"))
+    stems = ["linear-sgd_loss_vs_lr", "linear-sgd_eta_vs_batch", "linear-sgd_heatmap", "comparison"]
     assert sorted(f.name for f in files) == sorted(
-        [
-            "linear-sgd_loss_vs_lr.png",
-            "linear-sgd_eta_vs_batch.png",
-            "linear-sgd_heatmap.png",
-            "comparison.png",
-        ]
+        f"{s}.{x}" for s in stems for x in ("png", "svg")
     )
     assert all(f.parent == run / "figures" and f.exists() for f in files)
+    # redrawn from the same results, the files are byte for byte the same
+    first = {f: f.read_bytes() for f in files}
+    assert plot.plot_dirs([run], formats=("png", "svg")) == files
+    assert all(f.read_bytes() == b for f, b in first.items())
 
 
 def test_outputs_go_to_the_directory_the_inputs_share(tmp_path):
