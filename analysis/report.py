@@ -16,6 +16,11 @@ from analysis import figures, laws
 from analysis.plot import Analysis, analyse, notes, out_dir, run
 
 
+def _fitted(r) -> bool:
+    """Whether a summary row has a fitted law (its law is None or NaN otherwise)."""
+    return isinstance(r["law"], str) and r["law"] in laws.LAWS
+
+
 def _level(a) -> float:
     return float(a.opt["level"].iloc[0]) if len(a.opt) else 0.95
 
@@ -64,7 +69,7 @@ def _rule(r) -> str:
 
 def _one(r, fits: pd.DataFrame) -> str:
     """One sweep's law in a sentence, or why there is none."""
-    if not r["law"]:
+    if not _fitted(r):
         return f"no law could be fitted to {r['label']}: {r['reason']}."
     f = fits[fits["sweep_id"] == r["sweep_id"]].sort_values("aic")
     close = [
@@ -93,9 +98,9 @@ def _saturation(fits: pd.DataFrame, sid: str) -> float:
 
 def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
     """How sweep r differs from sweep base, from the fitted numbers."""
-    if not r["law"] or not base["law"]:
+    if not (_fitted(r) and _fitted(base)):
         return (
-            f" No comparison with {what}: {'it' if r['law'] else 'this sweep'} has no fitted law."
+            f" No comparison with {what}: {'it' if _fitted(r) else 'this sweep'} has no fitted law."
         )
     out = []
     same = r["shape"] == base["shape"]
@@ -174,7 +179,7 @@ def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
 def _verdict(r, base) -> str:
     """Whether Adam changes the scaling relative to SGD on the same model."""
     ov = _overlap(r, base)
-    if not r["law"] or not base["law"] or ov is None:
+    if not (_fitted(r) and _fitted(base)) or ov is None:
         return "Whether the scaling changes cannot be decided from these numbers."
     if ov and r["shape"] == base["shape"]:
         return "**The scaling does not change** significantly with Adam."
@@ -252,7 +257,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
                 f"({r['batch_sizes']}, {r['usable']} usable)",
                 ls["lr"].nunique(),
                 ls["seed"].nunique(),
-                laws.TITLES.get(r["law"], "none") if r["law"] else "none",
+                laws.TITLES[r["law"]] if _fitted(r) else "none",
                 _g(r["slope"], ".2f") + " " + _ci(r["slope_lo"], r["slope_hi"], ".2f"),
             ]
         )

@@ -234,3 +234,16 @@ def test_bad_options_are_refused_before_reading(tmp_path, capsys, flag):
     with pytest.raises(SystemExit) as e:
         plot.main([str(tmp_path), *flag])
     assert e.value.code == 2 and flag[0] in capsys.readouterr().err
+
+
+def test_answers_say_which_sweep_lacks_a_law(tmp_path):
+    synth.write(tmp_path / "0", synth.results(lambda B: 1e-3 * B, model="mlp", **SMALL))
+    synth.write(
+        tmp_path / "1",
+        synth.results(lambda B: 1e-3 * B, model="mlp", optimizer="adam", batch_sizes=(1, 4)),
+    )
+    a = analyse([tmp_path], n_boot=100)
+    c = report.answers(a.summary, a.fits)["c"]
+    assert "no law could be fitted to mlp+adam: only 2 usable batch sizes of 2" in c
+    assert "No comparison with mlp+sgd: this sweep has no fitted law." in c
+    assert "cannot be decided" in c
