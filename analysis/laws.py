@@ -297,7 +297,7 @@ def fits(opt: pd.DataFrame, n_boot: int = 500, level: float = 0.95, seed: int = 
     cols = [*KEYS, *head, "formula", *params]
     if not rows:
         return pd.DataFrame(columns=cols)
-    return pd.concat(rows, ignore_index=True).reindex(columns=cols)
+    return order(pd.concat(rows, ignore_index=True).reindex(columns=cols))
 
 
 def order(df: pd.DataFrame) -> pd.DataFrame:
