@@ -91,9 +91,10 @@ def _overlap(a, b) -> bool | None:
     return a["slope_lo"] <= b["slope_hi"] and b["slope_lo"] <= a["slope_hi"]
 
 
-def _saturation(fits: pd.DataFrame, sid: str) -> float:
+def _saturation(fits: pd.DataFrame, sid: str) -> tuple[float, float]:
+    """(B_noise, eta_max) of a sweep's linear-then-saturating fit."""
     f = fits[(fits["sweep_id"] == sid) & (fits["law"] == "saturating")]
-    return float(f["B_noise"].iloc[0]) if len(f) else np.nan
+    return (float(f["B_noise"].iloc[0]), float(f["eta_max"].iloc[0])) if len(f) else (np.nan,) * 2
 
 
 def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
@@ -103,11 +104,10 @@ def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
             f" No comparison with {what}: {'it' if _fitted(r) else 'this sweep'} has no fitted law."
         )
     out = []
-    same = r["shape"] == base["shape"]
-    out.append(
-        f"the shape is {'the same' if same else 'different'} ({r['shape']} vs "
-        f"{base['shape']} for {base['label']})"
-    )
+    if r["shape"] == base["shape"]:
+        out.append(f"the shape is the same ({r['shape']})")
+    else:
+        out.append(f"the shape differs ({r['shape']} vs {base['shape']})")
     ov = _overlap(r, base)
     if ov is not None:
         if ov:
@@ -123,11 +123,12 @@ def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
                 f"{_ci(base['slope_lo'], base['slope_hi'], '.2f')}"
             )
     if r["shape"] == base["shape"] == "linear-then-saturating":
-        b1, b0 = _saturation(fits, r["sweep_id"]), _saturation(fits, base["sweep_id"])
+        (b1, e1), (b0, e0) = _saturation(fits, r["sweep_id"]), _saturation(fits, base["sweep_id"])
         k = b1 / b0
         out.append(
             f"saturation sets in at B ~ {b1:.3g} instead of ~ {b0:.3g} "
-            f"({max(k, 1 / k):.2g}x {'later' if k > 1 else 'earlier'})"
+            f"({max(k, 1 / k):.2g}x {'later' if k > 1 else 'earlier'}), at eta ~ {e1:.3g} "
+            f"instead of ~ {e0:.3g}"
         )
     return f" Compared with {what}: " + "; ".join(out) + "."
 
@@ -163,13 +164,13 @@ def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
             sgd = _rows(summary, r["model"], "sgd")
             if not len(sgd):
                 parts.append(
-                    f"{r['label']}: {_one(r, fits)} "
+                    f"*{r['label']}*: {_one(r, fits)} "
                     f"There is no {r['model']}+SGD sweep to compare with."
                 )
                 continue
             base = sgd.iloc[0]
             parts.append(
-                f"{r['label']}: {_one(r, fits)}{_versus(r, base, fits, base['label'])} "
+                f"*{r['label']}*: {_one(r, fits)}{_versus(r, base, fits, base['label'])} "
                 f"{_verdict(r, base)}"
             )
         ans["c"] = " ".join(parts)
@@ -181,16 +182,19 @@ def _verdict(r, base) -> str:
     ov = _overlap(r, base)
     if not (_fitted(r) and _fitted(base)) or ov is None:
         return "Whether the scaling changes cannot be decided from these numbers."
-    if ov and r["shape"] == base["shape"]:
-        return "**The scaling does not change** significantly with Adam."
-    if r["slope"] < base["slope"]:
-        return (
-            "**The scaling changes: eta* grows more weakly with B under Adam**"
-            f" (slope {r['slope']:.2f} vs {base['slope']:.2f})."
-        )
+    slopes = f"small-batch slope {r['slope']:.2f} vs {base['slope']:.2f}"
+    if not ov:
+        way = "more weakly" if r["slope"] < base["slope"] else "more strongly"
+        return f"**The scaling changes: eta* grows {way} with B under Adam** ({slopes})."
+    wide = max(r["slope_hi"] - r["slope_lo"], base["slope_hi"] - base["slope_lo"]) > 0.5
+    hint = (
+        " The intervals are wide; more seeds or a finer lr grid would sharpen this." if wide else ""
+    )
+    if r["shape"] == base["shape"]:
+        return f"**No significant change in the scaling with Adam** ({slopes}).{hint}"
     return (
-        "**The scaling changes: eta* grows more strongly with B under Adam**"
-        f" (slope {r['slope']:.2f} vs {base['slope']:.2f})."
+        f"**The small-batch scaling does not change significantly with Adam ({slopes}), but the "
+        f"shape of eta*(B) does: {r['shape']} vs {base['shape']}.**{hint}"
     )
 
 

@@ -167,7 +167,7 @@ def test_adam_scaling_like_sgd_says_it_does_not_change(tmp_path):
         tmp_path, {("mlp", "sgd"): lambda B: 1e-4 * B, ("mlp", "adam"): lambda B: 3e-5 * B}
     )
     ans = report.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
-    assert "**The scaling does not change**" in ans["c"]
+    assert "**No significant change in the scaling with Adam**" in ans["c"]
     assert ans["a"].startswith("No linear+SGD sweep")
     assert "There is no linear+SGD sweep to compare with" in ans["b"]
 
