@@ -112,8 +112,8 @@ def test_skip_bad_reads_the_rest_and_says_what_it_skipped(tmp_path):
 
 
 def test_parabola_refinement_recovers_a_minimum_between_grid_points():
-    x = np.linspace(-4, 1, 21)  # 4 points per decade
-    for xs in (-2.37, -1.9, -0.06):
+    x = np.linspace(-4, 1, 21)  # 4 points per decade, step h = 0.25
+    for xs in (-2.33, -1.9, -0.06, 0.3 + 0.45 * 0.25):  # up to 0.45 h from the nearest point
         L = 10 ** (0.1 + 0.8 * (x - xs) ** 2)
         i, xv, yv = optimum.argmin_refined(x, L)
         assert abs(x[i] - xs) <= 0.125 + 1e-12
@@ -128,6 +128,14 @@ def test_refinement_falls_back_to_the_grid_at_an_edge_or_next_to_divergence():
     assert xv == x[3]
     _, xv, _ = optimum.argmin_refined(x, 10 ** ((x + 3.4) ** 2))
     assert xv == x[0]
+    # a gentle left flank and a cliff on the right: no parabola, the grid point stands
+    y = 0.2 * (x + 1.5) ** 2
+    y[4] = y[3] + optimum.CLIFF * 1.01 * (y[2] - y[3])
+    _, xv, _ = optimum.argmin_refined(x, 10**y)
+    assert xv == x[3]
+    y[4] = y[3] + optimum.CLIFF * 0.99 * (y[2] - y[3])
+    _, xv, _ = optimum.argmin_refined(x, 10**y)
+    assert x[2] < xv < x[3]
 
 
 def test_optima_flags_edges_reports_divergence_and_recovers_eta():
