@@ -233,7 +233,8 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         + ", ".join(f"`{p}`" for p in sources)
         + ". eta* is the argmin over the lr grid of "
         "the seed-mean final eval loss (a diverged lane counts as +inf), refined by a "
-        "parabola in (log lr, log loss) through the three grid points around it; intervals "
+        "parabola in (log lr, log loss) through the three grid points around it (unless a "
+        "neighbour sits on a divergence cliff or has diverged); intervals "
         f"are {_level(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
         "parameters). Laws are fitted to log eta* weighted by the eta* intervals; minima on "
         "the edge of the lr grid are left out of the fits.",
