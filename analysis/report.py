@@ -236,7 +236,8 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         "parabola in (log lr, log loss) through the three grid points around it (unless a "
         "neighbour sits on a divergence cliff or has diverged); intervals "
         f"are {_level(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
-        "parameters). Laws are fitted to log eta* weighted by the eta* intervals; minima on "
+        "parameters). Laws are fitted to log eta* weighted by the eta* intervals (each at least "
+        f"{laws.GRID_FRACTION:g} of an lr grid step wide); minima on "
         "the edge of the lr grid are left out of the fits.",
         "",
     ]
