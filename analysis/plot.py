@@ -1,6 +1,6 @@
 """Draw every figure of the sweeps found below the given paths.
 
-python -m analysis.plot DIR... [--out DIR/figures] [--format png,svg] [--skip-bad]
+python -m analysis.plot DIR... [--out DIR/_analysis/figures] [--format png,svg] [--skip-bad]
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def analyse(
     )
 
 
+# Beside the results, under a name pyarrow's dataset discovery skips (a leading underscore), so
+# pandas.read_parquet(<sweep dir>) still reads the results alone.
+FIGURES = "_analysis/figures"
+REPORT = "_analysis/report.md"
+
+
 def out_dir(paths: Iterable[str | Path], sub: str = "") -> Path:
     """The directory the inputs share (a file's own directory), joined with sub.
 
@@ -65,13 +71,13 @@ def plot_dirs(
     formats=figures.FORMATS,
     skip_bad: bool = False,
 ) -> list[Path]:
-    """Draw all figures of the sweeps below paths into out (default: <common dir>/figures)."""
+    """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     a = analyse(paths, skip_bad=skip_bad)
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
     files = figures.draw(
-        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, "figures")), formats
+        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, FIGURES)), formats
     )
     return [f for fs in files.values() for f in fs]
 
@@ -144,7 +150,7 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
 
 def main(argv=None) -> int:
     def body(args, a):
-        out = Path(args.out) if args.out else out_dir(args.paths, "figures")
+        out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
         files = figures.draw(a.res, a.curve, a.opt, a.fits, out, args.format.split(","))
         for fs in files.values():
             for f in fs:
@@ -155,7 +161,7 @@ def main(argv=None) -> int:
         "analysis.plot",
         "Draw every figure of the sweeps below the given paths.",
         body,
-        "figures directory (default: <common dir of the inputs>/figures)",
+        "figures directory (default: <common dir of the inputs>/_analysis/figures)",
     )
 
 

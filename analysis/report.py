@@ -1,6 +1,6 @@
 """report.md from saved results: per-batch-size optima, fitted laws, figures, the three answers.
 
-python -m analysis.report DIR... [--out DIR/report.md] [--skip-bad]
+python -m analysis.report DIR... [--out DIR/_analysis/report.md] [--skip-bad]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, laws
-from analysis.plot import Analysis, analyse, notes, out_dir, run
+from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 
 
 def _fitted(r) -> bool:
@@ -354,7 +354,7 @@ def write_report(
     n_boot: int = 1000,
     formats=figures.FORMATS,
 ) -> Path:
-    """Draw the figures and write report.md (default: <common dir of paths>/report.md)."""
+    """Draw the figures and write report.md (default: <common dir of paths>/_analysis/report.md)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot), paths, out, formats)
 
@@ -366,7 +366,7 @@ def _shown(p) -> str:
 
 
 def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
-    path = Path(out) if out else out_dir(paths, "report.md")
+    path = Path(out) if out else out_dir(paths, REPORT)
     figs = figures.draw(a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats)
     path.write_text(render(a, figs, path.parent, [_shown(p) for p in paths]))
     return path
@@ -374,7 +374,7 @@ def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
 
 def main(argv=None) -> int:
     def body(args, a):
-        out = args.out or out_dir(args.paths, "report.md")
+        out = args.out or out_dir(args.paths, REPORT)
         print(f"wrote {_write(a, args.paths, out, args.format.split(','))}")
 
     return run(
@@ -382,7 +382,7 @@ def main(argv=None) -> int:
         "analysis.report",
         "Write report.md (tables, fitted laws, figures, answers) for the given results.",
         body,
-        "report file (default: <common dir of the inputs>/report.md)",
+        "report file (default: <common dir of the inputs>/_analysis/report.md)",
     )
 
 

@@ -82,6 +82,33 @@ class StartupChecks(Callback):
         self._check(config.hydra.sweep.dir)
 
 
+def draw_figures(path: Path) -> None:
+    """The figures of the results below path; a sweep that cannot be plotted only says why."""
+    import warnings
+
+    from analysis.load import AnalysisError
+    from analysis.plot import plot_dirs
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            files = plot_dirs([path])
+    except AnalysisError as e:
+        print(f"no figures: {e}", file=sys.stderr)
+        return
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    print(f"figures: {files[0].parent if files else 'none'}")
+
+
+class PlotSweep(Callback):
+    """Once every job of a multirun is done, draw the figures of the whole sweep directory."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if config.get("plot", True):
+            draw_figures(Path(config.hydra.sweep.dir))
+
+
 def _tidy_sweep_root(hc) -> None:
     """Move multirun.yaml into .hydra/: pandas.read_parquet(<sweep dir>) then sees parquet only."""
     if hc.mode.name != "MULTIRUN":
@@ -128,6 +155,8 @@ def main(dcfg: DictConfig) -> None:
         sys.exit(128 + e.signum)
     print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"results: {out_dir / RESULTS}")
+    if cfg.plot and hc.mode.name != "MULTIRUN":  # a multirun is drawn whole by PlotSweep
+        draw_figures(out_dir)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,14 @@ from sweeps.config import Config, register, to_config
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # The smoke sweep, shrunk further: the tests exercise the code paths, not the science.
-SMALL = ["sweep=smoke", "task.dim=8", "model.width=16", "task.n_eval=256", "progress=false"]
+SMALL = [
+    "sweep=smoke",
+    "task.dim=8",
+    "model.width=16",
+    "task.n_eval=256",
+    "progress=false",
+    "plot=false",
+]
 
 
 def make_config(*overrides: str) -> Config:

@@ -87,7 +87,7 @@ def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     assert sorted(f.name for f in files) == sorted(
         f"{s}.{x}" for s in stems for x in ("png", "svg")
     )
-    assert all(f.parent == run / "figures" and f.exists() for f in files)
+    assert all(f.parent == run / "_analysis" / "figures" and f.exists() for f in files)
     # redrawn from the same results, the files are byte for byte the same
     first = {f: f.read_bytes() for f in files}
     assert plot.plot_dirs([run], formats=("png", "svg")) == files
@@ -132,7 +132,7 @@ def test_overlays_are_drawn_on_their_figure(tmp_path):
 def test_report_answers_the_three_questions_from_the_numbers(four):
     path = report.write_report([four], n_boot=200, formats=("png",))
     md = path.read_text()
-    assert path == four / "report.md"
+    assert path == four / "_analysis" / "report.md"
     a, b, c = (md.split(f"**({k})")[1].split("\n")[0] for k in "abc")
     assert "resembles **linear-then-saturating**" in a
     bn = float(re.search(r"linear in B up to B ~ ([\d.]+)", a).group(1))
@@ -143,7 +143,8 @@ def test_report_answers_the_three_questions_from_the_numbers(four):
     assert lo == pytest.approx(20, rel=0.4) and hi == bn and "earlier" in b
     assert c.count("**sqrt**") == 2 and c.count("grows more weakly with B under Adam") == 2
     for stem in ("comparison", "linear-sgd_eta_vs_batch", "mlp-adam_heatmap"):
-        assert f"(figures/{stem}.png)" in md and (four / "figures" / f"{stem}.png").exists()
+        assert f"(figures/{stem}.png)" in md
+        assert (four / "_analysis" / "figures" / f"{stem}.png").exists()
     # the per-batch-size table of each sweep
     assert md.count("| B | eta* | 95% interval |") == 4
 

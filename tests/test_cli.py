@@ -10,22 +10,29 @@ from tests.conftest import SMALL, cli
 
 def test_single_run_writes_tables_and_prints_the_summary(tmp_path):
     run_dir = tmp_path / "run"
-    r = cli(*SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    r = cli(*SMALL, "plot=true", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     df = pd.read_parquet(run_dir / RESULTS)
     assert len(df) == 3 * 6 * 2
     assert (run_dir / CURVES).exists()
     assert "best_lr" in r.stdout and str(run_dir / RESULTS) in r.stdout
-    # Only parquet and hidden entries: the directory reads as one table.
+    figures = run_dir / "_analysis" / "figures"
+    assert (figures / "linear-sgd_eta_vs_batch.png").stat().st_size > 10_000
+    # Only parquet, hidden and underscore entries: the directory reads as one table.
     assert pd.read_parquet(run_dir).shape == df.shape
 
 
 def test_multirun_jobs_land_side_by_side_and_read_as_one_table(tmp_path):
     sweep_dir = tmp_path / "multi"
-    r = cli("-m", *SMALL, "model=linear,mlp", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    r = cli(
+        "-m", *SMALL, "plot=true", "model=linear,mlp", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert (sweep_dir / "0" / RESULTS).exists() and (sweep_dir / "1" / RESULTS).exists()
     df = pd.read_parquet(sweep_dir)
     assert sorted(df["model"].unique()) == ["linear", "mlp"]
     assert len(df) == 2 * 3 * 6 * 2
     assert df["sweep_id"].nunique() == 2
+    # Drawn once for the whole sweep, the comparison across its jobs included.
+    assert (sweep_dir / "_analysis" / "figures" / "comparison.png").exists()
+    assert not (sweep_dir / "0" / "_analysis").exists()
