@@ -40,6 +40,7 @@ estimate can come out negative: B_noise is then not resolved by N examples.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -48,7 +49,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
@@ -160,32 +160,13 @@ def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, n_hess: int, chu
 def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
     """Parameters of one lane of a sweep after `steps` steps, stacked over `seeds`.
 
-    The engine's keys, minibatch stream and update, replayed (online data only).
+    The engine's own program under a step budget: same keys, minibatches and updates.
     """
-    if cfg.task.n_train is not None:
-        raise ValueError("lane_params replays online data only (task.n_train is set)")
-    t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
-    model = models.build(cfg.model)
-    lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
-    tx = engine.optimizer(cfg, batch_size, jnp.asarray(lr, dtype))
-
-    def one(seed):
-        k = engine.seed_keys(seed)
-        w_star_D = task.teacher(k.teacher, t.dim, dtype)
-
-        def step(i, c):
-            params, opt = c
-            x_BxD, y_B = task.sample(
-                jax.random.fold_in(k.data, i), batch_size, lam_D, w_star_D, t.noise_std
-            )
-            g = jax.grad(lambda p: task.mse(model.apply(p, x_BxD), y_B))(params)
-            updates, opt = tx.update(g, opt, params)
-            return optax.apply_updates(params, updates), opt
-
-        params = model.init(k.init, t.dim, dtype)
-        return jax.lax.fori_loop(0, steps, step, (params, tx.init(params)))[0]
-
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+    cfg = copy.deepcopy(cfg)
+    cfg.sweep.budget.samples, cfg.sweep.budget.steps = None, steps
+    prog = engine.program(cfg, batch_size, engine.curve_steps(steps, 2), keep_params=True)
+    _, params = prog(np.asarray([lr], cfg.sweep.dtype), np.asarray(seeds, np.uint32))
+    return jax.tree.map(lambda a: a[:, 0], params)
 
 
 def sweep_noise_scales(

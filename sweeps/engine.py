@@ -40,7 +40,8 @@ def lr_grid(cfg: Config) -> np.ndarray:
 
 def curve_steps(steps: int, points: int) -> np.ndarray:
     """Step 0 and up to points - 1 log-spaced steps in [1, steps], ending at `steps`."""
-    s = np.unique(np.round(np.logspace(0, np.log10(steps), points - 1)).astype(np.int64))
+    n = points - 1
+    s = np.unique(np.round(np.geomspace(1, steps, n) if n > 1 else [steps]).astype(np.int64))
     return np.concatenate([[0], s])
 
 
@@ -92,8 +93,8 @@ def _tree_where(c, new, old):
     return jax.tree.map(lambda n, o: jnp.where(c, n, o), new, old)
 
 
-def train_lane(cfg: Config, batch_size: int, points: np.ndarray, lr, seed) -> Lanes:
-    """Train one lane; vmapped over (seed, lr) by `program`."""
+def train_lane(cfg: Config, batch_size: int, points: np.ndarray, lr, seed, keep_params=False):
+    """Train one lane; vmapped over (seed, lr) by `program`. Lanes, or (Lanes, final params)."""
     t_cfg, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
     model = models.build(cfg.model)
     k_teacher, k_init, k_data, k_eval = seed_keys(seed)
@@ -170,10 +171,11 @@ def train_lane(cfg: Config, batch_size: int, points: np.ndarray, lr, seed) -> La
     div, div_step = c[3], c[4]
     train_P = jnp.concatenate([loss0[None], train_P])
     eval_P = jnp.concatenate([loss0[None], eval_P])
-    return Lanes(train_P[-1], eval_P[-1], div, div_step, train_P, eval_P)
+    lanes = Lanes(train_P[-1], eval_P[-1], div, div_step, train_P, eval_P)
+    return (lanes, c[0]) if keep_params else lanes
 
 
-def program(cfg: Config, batch_size: int, points: np.ndarray):
-    """The jitted (lrs_L, seeds_S) -> Lanes program of one batch size."""
-    lane = functools.partial(train_lane, cfg, batch_size, points)
+def program(cfg: Config, batch_size: int, points: np.ndarray, keep_params: bool = False):
+    """The jitted (lrs_L, seeds_S) -> Lanes program of one batch size (and the final params)."""
+    lane = functools.partial(train_lane, cfg, batch_size, points, keep_params=keep_params)
     return jax.jit(jax.vmap(jax.vmap(lane, in_axes=(0, None)), in_axes=(None, 0)))

@@ -169,3 +169,10 @@ def test_sqrt_scaling_rule_rescales_adam_with_batch_size(small):
     assert h["b1"] == pytest.approx(1 - 0.1 * 4) and h["b2"] == pytest.approx(1 - 0.001 * 4)
     assert h["eps"] == pytest.approx(1e-8 / 2)
     assert engine.hyperparams(cfg, 4) == pytest.approx({"b1": 0.9, "b2": 0.999, "eps": 1e-8})
+
+
+@pytest.mark.parametrize("steps,points", [(1, 2), (64, 2), (64, 3), (5, 64), (16384, 64)])
+def test_curve_points_start_at_zero_end_at_the_last_step(steps, points):
+    s = engine.curve_steps(steps, points)
+    assert s[0] == 0 and s[-1] == steps and len(s) <= points
+    assert (np.diff(s) > 0).all()
