@@ -1,6 +1,7 @@
 """Benchmark: the vmapped sweep against a per-run loop, and its FLOP/s against the matmul peak.
 
     python -m sweeps.bench [--quick] [--out outputs/bench/bench.parquet] [--devices 1,2]
+    python -m sweeps.bench --scan docs/perf_scaling.png    # cost vs lanes, B, steps, width
 
 For linear+SGD and mlp+Adam, every batch size 1..1024 trains 32 learning rates x 4 seeds for a
 fixed number of steps in one compiled program (as `sweeps.sweep` does). Per batch size: compile
@@ -13,7 +14,9 @@ lanes and scaled to the grid. Rows with batch_size <NA> total the whole sweep.
 Speed-ups: cold = every run of the loop compiles its own step (a script launched per (lr, seed),
 e.g. by a Hydra multirun over lr and seed), the vmapped sweep compiles once per batch size with an
 empty cache; warm = both read their programs from a warm cache, so the loop pays no compile and
-the vmapped sweep pays its warm-cache compile (tracing and lowering are not cached).
+the vmapped sweep pays its warm-cache compile (tracing and lowering are not cached); run = run
+seconds only. Device counts > 1 split the CPU with XLA_FLAGS, which must be set before JAX
+starts, so they run in a subprocess. The scan writes scan.parquet beside --out.
 """
 
 from __future__ import annotations
@@ -455,37 +458,43 @@ def without(argv: list[str], *flags: str) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    a = parse(argv)
+def run(a: argparse.Namespace, argv: list[str]) -> pd.DataFrame:
+    """The benchmark table: 1 device here, more in subprocesses; printed unless in a child."""
     steps = a.steps or (32 if a.quick else 256)
     batch_sizes = a.batch_sizes or (QUICK_BATCH_SIZES if a.quick else BATCH_SIZES)
     counts = [int(n) for n in (a.devices or ("1" if a.quick else "1,2")).split(",")]
-    # A private, empty persistent cache: compiles are cold first, then warm, never the user's.
-    cache = tempfile.TemporaryDirectory(prefix="lrscale-bench-")
-    jax.config.update("jax_compilation_cache_dir", cache.name)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    if a.scan:
-        df = stamp(scan(), a.quick)
-        append(df, a.out.with_name("scan.parquet"))
-        plot_scan(df, a.scan)
-        print(df.to_string(index=False))
-        return df
     parts = []
     if 1 in counts:
         lanes = 0 if a.child else a.loop_lanes
         cap = min(a.loop_steps, steps)
         parts.append(bench(a.workloads, batch_sizes, steps, lanes, cap, a.override))
     parts += [on_devices(n, without(argv, "--devices", "--out")) for n in counts if n > 1]
-    df = stamp(pd.concat(parts, ignore_index=True), a.quick) if not a.child else parts[0]
-    if not a.child:
-        print(table(df))
-        for (w, n), g in df.dropna(subset="batch_size").groupby(["workload", "devices"]):
-            last = g.iloc[-1]
-            found = last["lane_dots"] or "none"
-            print(f"{w} ({n} device) B={last['batch_size']}: dots over lanes x batch: {found}")
-    append(df, a.out)
-    cache.cleanup()
+    if a.child:
+        return parts[0]
+    df = stamp(pd.concat(parts, ignore_index=True), a.quick)
+    print(table(df))
+    for (w, n), g in df.dropna(subset="batch_size").groupby(["workload", "devices"]):
+        last = g.iloc[-1]
+        found = last["lane_dots"] or "none"
+        print(f"{w}, devices={n}, B={last['batch_size']}: dots over lanes x batch: {found}")
+    return df
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = parse(argv)
+    # A private, empty persistent cache: compiles are cold first, then warm, never the user's.
+    with tempfile.TemporaryDirectory(prefix="lrscale-bench-") as cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        if a.scan:
+            df = stamp(scan(), a.quick)
+            plot_scan(df, a.scan)
+            print(df.to_string(index=False))
+            append(df, a.out.with_name("scan.parquet"))
+        else:
+            df = run(a, argv)
+            append(df, a.out)
     return df
 
 
