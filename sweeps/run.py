@@ -143,11 +143,11 @@ def main(dcfg: DictConfig) -> None:
     except ConfigError as e:
         _fail(str(e), out_dir)
     _tidy_sweep_root(hc)
-    from sweeps.sweep import Interrupted, ResumeError, run_sweep, summary
+    from sweeps.sweep import Interrupted, OutputError, ResumeError, run_sweep, summary
 
     try:
         df = run_sweep(cfg, out_dir)
-    except ResumeError as e:
+    except (ResumeError, OutputError) as e:
         _fail(str(e), out_dir)
     except Interrupted as e:
         again = [*hc.overrides.task, f"hydra.run.dir={out_dir}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,25 @@ class Interrupted(Exception):
 
 class ResumeError(Exception):
     """The output directory holds results of another sweep."""
+
+
+class OutputError(Exception):
+    """The output directory cannot take the results (no room on its disk)."""
+
+
+def expected_bytes(cfg: Config) -> int:
+    """A generous size of the tables a sweep writes (parquet, before compression)."""
+    lanes = len(cfg.sweep.batch_sizes) * cfg.sweep.lr.num * cfg.sweep.seeds
+    return lanes * (600 + 120 * cfg.sweep.curve_points)
+
+
+def check_room(cfg: Config, out_dir: Path) -> None:
+    need, free = expected_bytes(cfg), shutil.disk_usage(out_dir).free
+    if free < 2 * need:  # twice: each table is rewritten through a temporary copy
+        raise OutputError(
+            f"{out_dir}: {free / 2**20:.1f} MiB free on its disk, the results need about "
+            f"{2 * need / 2**20:.1f} MiB"
+        )
 
 
 class _Signals:
@@ -302,6 +322,7 @@ def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
     out_dir.mkdir(parents=True, exist_ok=True)
     for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
         tmp.unlink()
+    check_room(cfg, out_dir)
     rows, curves, timings = _previous(cfg, out_dir)
     setup_jax(cfg)
     lrs = engine.lr_grid(cfg)

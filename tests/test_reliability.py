@@ -118,6 +118,18 @@ def test_an_unwritable_output_directory_fails_before_anything_runs(tmp_path):
     assert time.time() - t0 < 30
 
 
+def test_a_full_disk_is_reported_before_anything_compiles(small, tmp_path, monkeypatch):
+    import shutil
+
+    from sweeps import sweep
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 10))
+    monkeypatch.setattr(sweep.engine, "program", lambda *a, **k: pytest.fail("compiled"))
+    with pytest.raises(sweep.OutputError, match="MiB free"):
+        run_sweep(small(), tmp_path)
+    assert not (tmp_path / RESULTS).exists()
+
+
 def test_resume_true_continues_the_newest_run(tmp_path, reference):
     base = tmp_path / "outputs" / "linear-sgd"
     old, new = base / "2020-01-01_00-00-00", base / "2020-01-02_00-00-00"
