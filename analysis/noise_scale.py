@@ -59,6 +59,10 @@ from sweeps.config import to_config
 from sweeps.results import RESULTS, read_meta
 
 
+# Underscored, like the curves: pandas.read_parquet(<run dir>) then still reads the results alone.
+NOISE_SCALE = "_noise_scale.json"
+
+
 class NoiseScale(NamedTuple):
     B_simple: float
     B_noise: float
@@ -255,7 +259,7 @@ def main(argv=None) -> None:
         "linear_theory_init_teacher_average": table.attrs.get("init_teacher_average"),
         "rows": table.to_dict("records"),
     }
-    path = Path(a.run_dir) / "noise_scale.json"
+    path = Path(a.run_dir) / NOISE_SCALE
     path.write_text(json.dumps(out, indent=1, default=float))
     print(table.drop(columns=["G2", "trS", "GHG", "trHS"]).to_string(index=False))
     print(f"pooled over seeds: {summary}\nwrote {path}")

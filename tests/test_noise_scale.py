@@ -85,7 +85,7 @@ def test_cli_on_a_linear_sweep(tmp_path):
     cfg = make_config(*SMALL, "sweep.batch_sizes=[4]", "sweep.lr.num=4", "sweep.lr.max=0.1")
     res = run_sweep(cfg, tmp_path)
     main([str(tmp_path), "--n", "8192"])
-    out = json.loads((tmp_path / "noise_scale.json").read_text())
+    out = json.loads((tmp_path / "_noise_scale.json").read_text())
     rows = pd.DataFrame(out["rows"])
     assert set(rows.point) == {"init", "end"} and set(rows.seed) == set(range(cfg.sweep.seeds))
     best = res.groupby("lr")["final_eval_loss"].mean().idxmin()
