@@ -58,7 +58,6 @@ from sweeps import engine, task
 from sweeps.config import to_config
 from sweeps.results import RESULTS, read_meta
 
-
 # Underscored, like the curves: pandas.read_parquet(<run dir>) then still reads the results alone.
 NOISE_SCALE = "_noise_scale.json"
 
