@@ -19,6 +19,7 @@ the two recorded points that bracket the target (exact for a power-law segment).
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -162,3 +163,14 @@ def boot_ci(boot: pd.DataFrame, level: float = 0.95) -> dict[str, tuple[float, f
     """Percentile intervals of the bootstrap columns."""
     q = [(1 - level) / 2, (1 + level) / 2]
     return {c: tuple(float(v) for v in boot[c].quantile(q)) for c in boot.columns}
+
+
+def sweep_critical(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> Critical | str:
+    """critical_batch of one sweep's curves at the default target, or why it cannot be had."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            # a resample with a degenerate fit is dropped or its interval is unbounded anyway
+            warnings.simplefilter("ignore")
+            return critical_batch(curves, n_boot=n_boot, seed=seed)
+    except (ValueError, RuntimeError, IndexError) as e:
+        return " ".join(str(e).split()) or type(e).__name__

@@ -1,7 +1,8 @@
 """Seaborn figures of one sweep (loss vs lr, eta* vs B, heatmap) and one across sweeps.
 
-Every function draws on `ax` (a new figure when None), returns the Axes, and then calls each
-overlay `fn(ax, ctx)` it is given or that is registered with `register_overlay`, so that other
+Every function draws on `ax` (a new figure when None), returns the Axes, and calls each overlay
+`fn(ax, ctx)` it is given or that is registered with `register_overlay` once the data, axes and
+title are drawn but before the legend (so an overlay's labelled lines join it), so that other
 modules can add lines (a theory curve, a divergence edge) without touching this one. `ctx` holds
 the sweep's tables: "res" (results rows), "curve", "opt", "fits", "label".
 """
@@ -26,14 +27,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from analysis import laws  # noqa: E402
+from analysis import critical, laws  # noqa: E402
 
 Overlay = Callable[[plt.Axes, dict], None]
-KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison")
+KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison", "steps_vs_batch", "tradeoff")
 OVERLAYS: dict[str, list[Overlay]] = {k: [] for k in KINDS}
 FORMATS = ("png", "svg")
 STYLE = dict(style="whitegrid", rc={"axes.edgecolor": "0.3"})
 DIVERGED = "0.3"
+MARKERS = "osD^vP*Xh<>p"
 
 
 def register_overlay(kind: str, fn: Overlay) -> Overlay:
@@ -109,6 +111,10 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
                 edgecolors=col[r.batch_size] if hollow else "k",
                 facecolors="none" if hollow else col[r.batch_size],
             )
+    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="final eval loss (MSE)")
+    ax.set_xlim(curve["lr"].min() / 1.25, curve["lr"].max() * 1.25)
+    ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({_subtitle(opt)})")
+    _overlay("loss_vs_lr", ax, ctx, overlays)  # before the legend, so labelled lines join it
     handles, names = ax.get_legend_handles_labels()
     if first_div:
         lo, hi = min(first_div.values()), max(first_div.values())
@@ -125,9 +131,6 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
         names += ["diverged (a seed, some B)", "first diverged lr"]
     handles += [Line2D([], [], marker="*", color="0.5", mec="k", ls="", ms=11)]
     names += ["η* (refined argmin)"]
-    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="final eval loss (MSE)")
-    ax.set_xlim(curve["lr"].min() / 1.25, curve["lr"].max() * 1.25)
-    ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({_subtitle(opt)})")
     ax.legend(
         handles,
         names,
@@ -138,7 +141,6 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
         title_fontsize="small",
         frameon=False,
     )
-    _overlay("loss_vs_lr", ax, ctx, overlays)
     return ax
 
 
@@ -227,18 +229,27 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
     )
     _batch_axis(ax, opt["batch_size"])
     ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({_subtitle(opt)})")
+    _overlay("eta_vs_batch", ax, ctx, overlays)  # before the legend, so labelled lines join it
     ax.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=2, frameon=False
     )
-    _overlay("eta_vs_batch", ax, ctx, overlays)
     return ax
 
 
 def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """eta*(B) / eta*(smallest usable B) of every sweep, so slopes compare on one plot."""
-    ax = _axes(ax, (9, 4.8))
     labels = sorted(opt["label"].unique())
-    pal = dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    ax = _axes(ax, (9.5, 4.8 + 0.2 * max(0, len(labels) - 6)))
+    # many sweeps (an optimizer zoo): a distinct colour and marker each, dashes for the MLP
+    pal = dict(
+        zip(
+            labels,
+            sns.color_palette("colorblind" if len(labels) <= 10 else "husl", len(labels)),
+            strict=True,
+        )
+    )
+    mk = dict(zip(labels, [MARKERS[i % len(MARKERS)] for i in range(len(labels))], strict=True))
+    model = opt.drop_duplicates("label").set_index("label")["model"]
     Bs = []
     for lab in labels:
         u = opt[(opt["label"] == lab) & opt["usable"]].sort_values("batch_size")
@@ -254,10 +265,13 @@ def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
             u["batch_size"],
             y,
             yerr=err,
-            marker="o",
-            ms=4,
+            marker=mk[lab],
+            ms=5,
             capsize=2,
-            lw=1.6,
+            elinewidth=0.8,
+            lw=1.6 if len(labels) <= 6 else 1.2,
+            ls="--" if model[lab] == "mlp" else "-",
+            alpha=0.9,
             color=pal[lab],
             label=f"{lab} (η* = {ref:.3g} at B = {b_ref})",
         )
@@ -323,6 +337,86 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
     return ax
 
 
+def _critical_title(label: str, crit, what: str) -> str:
+    return f"{label}: {what}\n(to eval loss {crit.target:.3g}, at the best lr of each batch size)"
+
+
+def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
+    """Steps to the target loss vs B (log-log) with the fitted S(B) and perfect scaling."""
+    ax = _axes(ax, (7.5, 5))
+    t, f = crit.table, crit.fit
+    B, S = t["batch_size"].to_numpy(float), t["steps"].to_numpy(float)
+    g = np.geomspace(B.min() / 1.3, B.max() * 1.3, 200)
+    ax.plot(g, S[0] * B[0] / g, color="0.5", ls=":", lw=1.4, label="perfect scaling S ∝ 1/B")
+    ax.axhline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
+    lo, hi = f.B_crit_ci
+    ax.axvspan(lo, hi, color="tab:orange", alpha=0.12, lw=0)
+    ax.axvline(
+        f.B_crit,
+        color="tab:orange",
+        lw=1.4,
+        label=f"B_crit = E_min/S_min = {f.B_crit:.3g} (band: 95% interval)",
+    )
+    ax.plot(
+        g,
+        f.S_min + f.E_min / g,
+        color="tab:blue",
+        lw=2,
+        label="fit S = S_min (1 + B_crit/B)",
+    )
+    ax.plot(B, S, "o", color="k", ms=5, zorder=4, label="measured (seed-mean curves)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size B (samples per step)",
+        ylabel="steps to target S (optimizer steps)",
+    )
+    _batch_axis(ax, B)
+    ax.set_ylim(min(S.min(), f.S_min) / 2.5, S.max() * 1.6)  # the 1/B line would run off
+    # Shallue et al. 2019's three regimes, where the range shows them
+    tr = ax.get_xaxis_transform()
+    for x, text in (
+        (f.B_crit / 8, "perfect\nscaling"),
+        (f.B_crit, "diminishing\nreturns"),
+        (f.B_crit * 8, "maximal data\nparallelism"),
+    ):
+        if B.min() <= x <= B.max():
+            ax.text(x, 0.03, text, transform=tr, ha="center", va="bottom", fontsize="small")
+    ax.set_title(_critical_title(label, crit, "steps to target vs batch size"))
+    _overlay("steps_vs_batch", ax, ctx, overlays)
+    ax.legend(loc="upper right", fontsize="small", frameon=False)
+    return ax
+
+
+def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
+    """Samples vs steps to the target loss: the measured points and the fitted hyperbola."""
+    ax = _axes(ax, (7.5, 5))
+    t, f = crit.table, crit.fit
+    B = t["batch_size"].to_numpy(float)
+    g = np.geomspace(B.min() / 2, B.max() * 2, 300)
+    S, E = critical.tradeoff_curve(f.S_min, f.E_min, g)
+    ax.plot(S, E, color="tab:blue", lw=2, label="fit (S/S_min − 1)(E/E_min − 1) = 1")
+    ax.axvline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
+    ax.axhline(f.E_min, color="tab:purple", ls="--", lw=1.2, label=f"E_min = {f.E_min:.3g} samples")
+    col = colors(B)
+    for b, s_, e in zip(B, t["steps"], t["samples"], strict=True):
+        ax.scatter(s_, e, color=col[int(b)], edgecolors="k", linewidths=0.5, s=40, zorder=4)
+        ax.annotate(
+            f"{int(b)}", (s_, e), xytext=(4, 3), textcoords="offset points", fontsize="x-small"
+        )
+    ax.scatter([], [], color="0.6", edgecolors="k", s=40, label="measured, labelled by B")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="steps to target S (optimizer steps)",
+        ylabel="samples to target E = B·S",
+    )
+    ax.set_title(_critical_title(label, crit, "samples vs steps trade-off"))
+    _overlay("tradeoff", ax, ctx, overlays)
+    ax.legend(loc="upper right", fontsize="small", frameon=False)
+    return ax
+
+
 def supported_formats() -> list[str]:
     """Image formats matplotlib can write."""
     return sorted(Figure().canvas.get_supported_filetypes())
@@ -355,10 +449,12 @@ def draw(
     out: Path,
     formats: Sequence[str] = FORMATS,
     overlays: dict[str, Sequence[Overlay]] | None = None,
+    crit: dict | None = None,
 ) -> dict[str, list[Path]]:
     """Every figure of every sweep, plus the comparison, into out/; {figure name: files}.
 
     A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
+    crit: {sweep_id: analysis.critical.Critical} adds the two critical-batch figures of a sweep.
     """
     out.mkdir(parents=True, exist_ok=True)
     extra = overlays or {}
@@ -384,6 +480,12 @@ def draw(
         files[f"{s}_heatmap"] = save(
             heatmap(c, o, overlays=extra.get("heatmap", ()), ctx=ctx), out / f"{s}_heatmap", formats
         )
+        cb = (crit or {}).get(sid)
+        if cb is not None and not isinstance(cb, str):
+            for name, fn in (("steps_vs_batch", steps_vs_batch), ("tradeoff", tradeoff)):
+                files[f"{s}_{name}"] = save(
+                    fn(cb, lab, overlays=extra.get(name, ()), ctx=ctx), out / f"{s}_{name}", formats
+                )
     if opt["usable"].any():
         ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
         files["comparison"] = save(

@@ -11,13 +11,19 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import figures, laws, optimum
-from analysis.load import AnalysisError, load
+from analysis import (
+    compare,  # noqa: F401  (importing it registers the theory overlays)
+    critical,
+    figures,
+    laws,
+    optimum,
+)
+from analysis.load import AnalysisError, load, load_curves
 
 
 @dataclass(frozen=True)
@@ -30,15 +36,35 @@ class Analysis:
     fits: pd.DataFrame
     summary: pd.DataFrame
     problems: list[str]
+    # {sweep_id: analysis.critical.Critical, or why there is none}
+    crit: dict = field(default_factory=dict)
+
+
+def criticals(paths, res: pd.DataFrame, skip_bad: bool, n_boot: int, seed: int) -> dict:
+    """Critical batch size of every sweep from its loss curves, or why there is none."""
+    ids = res["sweep_id"].unique()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # load() already warned about skipped files
+            cur = load_curves(paths, skip_bad=skip_bad)
+    except AnalysisError as e:
+        return {sid: f"no loss curves ({e})" for sid in ids}
+    by = dict(tuple(cur.groupby("sweep_id")))
+    return {
+        sid: critical.sweep_critical(by[sid], n_boot, seed) if sid in by else "no loss curves"
+        for sid in ids
+    }
 
 
 def analyse(
     paths, skip_bad: bool = False, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> Analysis:
-    """Load the results below paths and compute optima, fits and their summary."""
+    """Load the results below paths and compute optima, fits, their summary, critical batch."""
     res = load(paths, skip_bad=skip_bad)
     opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed)
     fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
+    # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
+    crit = criticals(paths, res, skip_bad, min(n_boot, 200), seed)
     return Analysis(
         res,
         optimum.curve(res),
@@ -46,6 +72,7 @@ def analyse(
         fitted,
         laws.summary(opt, fitted, level),
         optimum.problems(opt),
+        crit,
     )
 
 
@@ -77,7 +104,7 @@ def plot_dirs(
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
     files = figures.draw(
-        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, FIGURES)), formats
+        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, FIGURES)), formats, crit=a.crit
     )
     return [f for fs in files.values() for f in fs]
 
@@ -151,7 +178,9 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
 def main(argv=None) -> int:
     def body(args, a):
         out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
-        files = figures.draw(a.res, a.curve, a.opt, a.fits, out, args.format.split(","))
+        files = figures.draw(
+            a.res, a.curve, a.opt, a.fits, out, args.format.split(","), crit=a.crit
+        )
         for fs in files.values():
             for f in fs:
                 print(f"wrote {f}")

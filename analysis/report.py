@@ -5,6 +5,7 @@ python -m analysis.report DIR... [--out DIR/_analysis/report.md] [--skip-bad]
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import figures, laws
+from analysis import compare, critical, figures, laws
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 
 
@@ -22,7 +23,9 @@ def _fitted(r) -> bool:
 
 
 def _level(a) -> float:
-    return float(a.opt["level"].iloc[0]) if len(a.opt) else 0.95
+    """The confidence level of an Analysis or of an optima table."""
+    o = a.opt if hasattr(a, "opt") else a
+    return float(o["level"].iloc[0]) if len(o) else 0.95
 
 
 def _g(v, fmt=".3g") -> str:
@@ -274,6 +277,8 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         ),
         "",
     ]
+    if len(s) > 4:
+        out += _zoo(s)
     for _, r in s.iterrows():
         out += _section(a, r, figs, base)
     extra = notes(a) + a.problems
@@ -344,7 +349,157 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
     ):
         if f"{s}_{name}" in figs:
             out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
+    res = a.res[a.res["sweep_id"] == sid]
+    out += _theory(o, res)
+    out += _critical(a.crit.get(sid, "not computed"), _level(a), figs, base, s, lab)
+    out += _noise(res, f)
     return out
+
+
+def _theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
+    """Measured eta* beside the exact SGD theory, for the sweeps the theory covers."""
+    th = compare.predicted(res)
+    if th is None:
+        return []
+    v = compare.versus(o, th)
+    ok = compare.agrees(v)
+    rows = [
+        [
+            x.batch_size,
+            x.steps,
+            _g(x.eta),
+            _ci(x.eta_lo, x.eta_hi),
+            _g(x.lr_opt),
+            _g(x.ratio, ".2f"),
+            _g(x.lr_edge),
+            ("yes" if k else "**no**") if x.usable else f"({x.status})",
+        ]
+        for x, k in zip(v.itertuples(), ok, strict=True)
+    ]
+    head = ["B", "steps", "eta* measured", f"{_level(o):.0%} interval", "eta* theory"]
+    head += ["measured / theory", "divergence edge eta_max", f"within {compare.FACTOR:g}x"]
+    return [
+        "### Theory vs measurement",
+        "",
+        "The exact expected loss of minibatch SGD on this task (analysis.theory), minimised "
+        "over the learning rate under the same budget, and the mean-square divergence edge.",
+        "",
+        _table(head, rows),
+        "",
+        compare.verdict(v),
+        "",
+    ]
+
+
+def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
+    """Target loss, S_min, E_min and B_crit of one sweep, with intervals and the two figures."""
+    out = ["### Critical batch size", ""]
+    if isinstance(c, str):
+        return out + [f"Not available: {c}.", ""]
+    f = c.fit
+    boot = critical.boot_ci(c.boot, level) if c.boot is not None and len(c.boot) else {}
+    rows = []
+    for name, v, ci, unit in (
+        ("S_min", f.S_min, f.S_min_ci, "steps"),
+        ("E_min", f.E_min, f.E_min_ci, "samples"),
+        ("B_crit = E_min / S_min", f.B_crit, f.B_crit_ci, "samples per step"),
+    ):
+        b = boot.get(name.split()[0])
+        rows.append([name, _g(v), unit, _ci(*ci), _ci(*b) if b else "–"])
+    out += [
+        f"Steps S(B) to reach eval loss **{c.target:.3g}** (seed-mean curves, best lr per batch "
+        "size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
+        "(McCandlish et al. 2018). Below B_crit a larger batch buys fewer steps almost for free "
+        "(perfect scaling), above it each doubling costs more samples for fewer saved steps "
+        "(diminishing returns, then maximal data parallelism; Shallue et al. 2019).",
+        "",
+        _table(
+            ["quantity", "value", "unit", "95% interval (fit)", f"{level:.0%} interval (seeds)"],
+            rows,
+        ),
+        "",
+        _table(
+            ["B", "best lr", "steps to target", "samples to target", "steps (fit)"],
+            [
+                [x.batch_size, _g(x.lr), _g(x.steps), _g(x.samples), _g(x.steps_fit)]
+                for x in c.table.itertuples()
+            ],
+        ),
+        "",
+    ]
+    for name, alt in (("steps_vs_batch", "steps to target"), ("tradeoff", "S-E trade-off")):
+        if f"{s}_{name}" in figs:
+            out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
+    return out
+
+
+def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
+    """Measured gradient noise scale (noise_scale.json) beside the one fitted from eta*(B)."""
+    parts = []
+    f = fits[fits["law"] == "saturating"] if len(fits) else fits
+    if len(f):
+        x = f.iloc[0]
+        parts.append(
+            f"fitted from eta*(B) (saturating law) B_noise = {_g(x['B_noise'])} "
+            f"{_ci(x['B_noise_lo'], x['B_noise_hi'])}"
+        )
+    path = Path(res["source"].iloc[0]) / "noise_scale.json" if "source" in res else None
+    try:
+        m = json.loads(path.read_text()) if path else None
+    except (OSError, ValueError):
+        m = None
+    if m:
+        p = m.get("pooled_over_seeds", {})
+        lane = m.get("lane", {})
+        meas = ", ".join(
+            f"{k} B_noise = {_g(p[k]['B_noise'])} (B_simple = {_g(p[k]['B_simple'])})"
+            for k in ("init", "end")
+            if k in p
+        )
+        parts.append(
+            f"measured from per-example gradients at {meas} (lane B = {lane.get('batch_size')}, "
+            f"lr = {_g(lane.get('lr'))}, {lane.get('steps')} steps)"
+        )
+    r = res.iloc[0]
+    if r["model"] == "linear" and "task_dim" in res:
+        from analysis.noise_scale import linear_noise_scale_init
+        from sweeps.task import spectrum
+
+        th = linear_noise_scale_init(
+            spectrum(int(r["task_dim"]), float(r["task_spectrum_decay"])),
+            float(r["task_noise_std"]),
+        )
+        parts.append(
+            f"closed form at initialisation B_noise = {_g(th.B_noise)} "
+            f"(B_simple = {_g(th.B_simple)})"
+        )
+    if not parts:
+        return []
+    return ["### Gradient noise scale", "", "; ".join(parts) + ".", ""]
+
+
+def _zoo(s: pd.DataFrame) -> list[str]:
+    """Every sweep's small-batch exponent and best law, in one table."""
+    rows = [
+        [
+            r["optimizer"],
+            r["model"],
+            r["label"],
+            _g(r["slope"], ".2f") + " " + _ci(r["slope_lo"], r["slope_hi"], ".2f"),
+            _rule(r).removeprefix("; ") or "–",
+            (f"{laws.TITLES[r['law']]}: {r['words']}" if _fitted(r) else f"none: {r['reason']}"),
+        ]
+        for _, r in s.iterrows()
+    ]
+    return [
+        "## Optimizer zoo",
+        "",
+        "Small-batch exponent: the slope of log eta* on log B over the smallest usable batch "
+        "sizes, with its interval.",
+        "",
+        _table(["optimizer", "model", "sweep", "small-B exponent", "reads as", "best law"], rows),
+        "",
+    ]
 
 
 def write_report(
@@ -367,7 +522,9 @@ def _shown(p) -> str:
 
 def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
     path = Path(out) if out else out_dir(paths, REPORT)
-    figs = figures.draw(a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats)
+    figs = figures.draw(
+        a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats, crit=a.crit
+    )
     path.write_text(render(a, figs, path.parent, [_shown(p) for p in paths]))
     return path
 

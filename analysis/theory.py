@@ -267,6 +267,33 @@ def optimal_lr(
     return out
 
 
+def batch_theory(
+    B,
+    lam,
+    noise_std: float,
+    samples: int | None = None,
+    steps: int | None = None,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+):
+    """Per batch size: steps, eta*, the divergence edge and the expected final loss at eta*."""
+    import pandas as pd
+
+    mom = dict(momentum=momentum, nesterov=nesterov)
+    B_K = np.asarray(B, np.int64)
+    T_K = budget_steps(B_K, samples, steps)
+    eta_K = optimal_lr(B_K, lam, noise_std, samples, steps, **mom)
+    return pd.DataFrame(
+        {
+            "batch_size": B_K,
+            "steps": T_K,
+            "lr_opt": eta_K,
+            "lr_edge": divergence_edge(B_K, lam, **mom),
+            "loss_opt": expected_loss(eta_K, B_K, T_K, lam, noise_std, **mom),
+        }
+    )
+
+
 def sweep_theory(cfg, lrs=None):
     """Theory for a linear + SGD sweep config: per batch size eta*, the divergence edge and the
     expected final loss at eta*; with lrs also the expected final loss of every (B, lr).
@@ -285,17 +312,8 @@ def sweep_theory(cfg, lrs=None):
     beta = float(o.momentum or 0.0)
     mom = dict(momentum=beta, nesterov=o.name == "nesterov" or (o.name == "sgd" and o.nesterov))
     B_K = np.asarray(cfg.sweep.batch_sizes, np.int64)
-    T_K = budget_steps(B_K, b.samples, b.steps)
-    eta_K = optimal_lr(B_K, lam_D, t.noise_std, b.samples, b.steps, **mom)
-    per_B = pd.DataFrame(
-        {
-            "batch_size": B_K,
-            "steps": T_K,
-            "lr_opt": eta_K,
-            "lr_edge": divergence_edge(B_K, lam_D, **mom),
-            "loss_opt": expected_loss(eta_K, B_K, T_K, lam_D, t.noise_std, **mom),
-        }
-    )
+    per_B = batch_theory(B_K, lam_D, t.noise_std, b.samples, b.steps, **mom)
+    T_K = per_B["steps"].to_numpy()
     if lrs is None:
         return per_B, None
     lrs = np.asarray(lrs, np.float64)
