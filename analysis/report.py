@@ -434,7 +434,7 @@ def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
 
 
 def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
-    """Measured gradient noise scale (noise_scale.json) beside the one fitted from eta*(B)."""
+    """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
     parts = []
     f = fits[fits["law"] == "saturating"] if len(fits) else fits
     if len(f):
@@ -443,7 +443,9 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             f"fitted from eta*(B) (saturating law) B_noise = {_g(x['B_noise'])} "
             f"{_ci(x['B_noise_lo'], x['B_noise_hi'])}"
         )
-    path = Path(res["source"].iloc[0]) / "noise_scale.json" if "source" in res else None
+    from analysis.noise_scale import NOISE_SCALE
+
+    path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
     try:
         m = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):

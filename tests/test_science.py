@@ -12,6 +12,7 @@ import pytest
 
 from analysis import compare, critical, figures, report
 from analysis.load import load_curves
+from analysis.noise_scale import NOISE_SCALE
 from analysis.plot import analyse
 from analysis.theory import divergence_edge, optimal_lr
 from sweeps.task import spectrum
@@ -137,10 +138,10 @@ def test_plot_draws_the_critical_figures_and_caches_the_theory(tiny, monkeypatch
     assert compare.predicted(a.res) is not None
 
 
-def test_noise_scale_json_is_quoted_beside_the_fitted_one(tiny, tmp_path):
+def test_measured_noise_scale_is_quoted_beside_the_fitted_one(tiny, tmp_path):
     _, out, a = tiny
     res = a.res.assign(source=str(tmp_path))
-    (tmp_path / "noise_scale.json").write_text(
+    (tmp_path / NOISE_SCALE).write_text(
         json.dumps(
             {
                 "lane": {"batch_size": 1, "lr": 0.01, "steps": 1024},
