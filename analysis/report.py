@@ -435,49 +435,52 @@ def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
 
 def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
+    from analysis.noise_scale import NOISE_SCALE, linear_noise_scale_init
+    from sweeps.task import spectrum
+
     parts = []
     f = fits[fits["law"] == "saturating"] if len(fits) else fits
     if len(f):
         x = f.iloc[0]
         parts.append(
-            f"fitted from eta*(B) (saturating law) B_noise = {_g(x['B_noise'])} "
-            f"{_ci(x['B_noise_lo'], x['B_noise_hi'])}"
+            f"fitted from eta*(B) (the saturating law's parameter): B_noise = "
+            f"{_g(x['B_noise'])} {_ci(x['B_noise_lo'], x['B_noise_hi'])}"
         )
-    from analysis.noise_scale import NOISE_SCALE
-
     path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
     try:
         m = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         m = None
     if m:
-        p = m.get("pooled_over_seeds", {})
-        lane = m.get("lane", {})
+        p, lane = m.get("pooled_over_seeds", {}), m.get("lane", {})
         meas = ", ".join(
             f"{k} B_noise = {_g(p[k]['B_noise'])} (B_simple = {_g(p[k]['B_simple'])})"
             for k in ("init", "end")
             if k in p
         )
         parts.append(
-            f"measured from per-example gradients at {meas} (lane B = {lane.get('batch_size')}, "
-            f"lr = {_g(lane.get('lr'))}, {lane.get('steps')} steps)"
+            f"measured from per-example gradients, pooled over seeds (lane B = "
+            f"{lane.get('batch_size')}, lr = {_g(lane.get('lr'))}, {lane.get('steps')} steps): "
+            f"{meas}"
         )
     r = res.iloc[0]
     if r["model"] == "linear" and "task_dim" in res:
-        from analysis.noise_scale import linear_noise_scale_init
-        from sweeps.task import spectrum
-
         th = linear_noise_scale_init(
             spectrum(int(r["task_dim"]), float(r["task_spectrum_decay"])),
             float(r["task_noise_std"]),
         )
         parts.append(
-            f"closed form at initialisation B_noise = {_g(th.B_noise)} "
+            f"closed form of the linear task at initialisation: B_noise = {_g(th.B_noise)} "
             f"(B_simple = {_g(th.B_simple)})"
         )
-    if not parts:
-        return []
-    return ["### Gradient noise scale", "", "; ".join(parts) + ".", ""]
+    if not m:
+        parts.append(
+            f"not measured: `python -m analysis.noise_scale {_shown(res['source'].iloc[0])}` "
+            "measures it"
+            if "source" in res
+            else "not measured"
+        )
+    return ["### Gradient noise scale", ""] + [f"- {p_}" for p_ in parts] + [""]
 
 
 def _zoo(s: pd.DataFrame) -> list[str]:

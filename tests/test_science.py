@@ -101,7 +101,8 @@ def test_report_theory_table_agrees_with_theory_and_measurement(tiny):
         assert abs(np.log(meas[b] / e)) < np.log(1.5), (b, meas[b], e)
     assert "agree within a factor 1.5 at every usable batch size" in sec
     # the linear closed form of the noise scale is quoted for the linear model
-    assert "closed form at initialisation B_noise" in md
+    assert "closed form of the linear task at initialisation: B_noise" in md
+    assert "not measured: `python -m analysis.noise_scale" in md
 
 
 def test_critical_section_numbers_come_from_analysis_critical(tiny):
@@ -155,7 +156,7 @@ def test_measured_noise_scale_is_quoted_beside_the_fitted_one(tiny, tmp_path):
     fits = a.fits.assign(law="saturating", B_noise=55.5, B_noise_lo=40.0, B_noise_hi=70.0)
     line = "\n".join(report._noise(res, fits))
     assert "init B_noise = 4.25" in line and "end B_noise = 777" in line
-    assert "B_noise = 55.5 [40, 70]" in line
+    assert "B_noise = 55.5 [40, 70]" in line and "not measured" not in line
 
 
 def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_path):
