@@ -46,7 +46,9 @@ def test_flop_counts():
 def test_quick_bench_runs_and_prints_every_column(tmp_path):
     out = tmp_path / "bench.parquet"
     r = subprocess.run(
-        [sys.executable, "-m", "sweeps.bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "sweeps.bench", "--quick", "--out", str(out), "--batch-sizes",
+         "4", "--steps", "8", "--loop-steps", "8", "--override", "task.dim=8",
+         "--override", "model.width=16"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
