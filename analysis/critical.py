@@ -62,6 +62,53 @@ def crossing(step_K: np.ndarray, loss_K: np.ndarray, target: float) -> float:
     return float(np.exp(np.log(s0) + f * (np.log(s1) - np.log(s0))))
 
 
+def crossings(step_P: np.ndarray, L_xP: np.ndarray, target: float) -> np.ndarray:
+    """`crossing` of every curve in the last axis of L_xP at once."""
+    hit = L_xP <= target
+    k = hit.argmax(-1)
+    j = np.maximum(k - 1, 0)
+    s0, s1 = step_P[j], step_P[k]
+    l0 = np.take_along_axis(L_xP, j[..., None], -1)[..., 0]
+    l1 = np.take_along_axis(L_xP, k[..., None], -1)[..., 0]
+    with np.errstate(all="ignore"):
+        f = (np.log(l0) - np.log(target)) / (np.log(l0) - np.log(l1))
+        lin = s0 + f * (s1 - s0)
+        log = np.exp(np.log(s0) + f * (np.log(s1) - np.log(s0)))
+    out = np.where(s0 <= 0, lin, log)
+    out = np.where(np.isfinite(l0), out, s1)
+    out = np.where(k == 0, step_P[0], out)
+    return np.where(hit.any(-1), out, np.nan)
+
+
+BIG = 1e300  # a diverged (inf) point, finite so that a zero bootstrap weight removes it
+
+
+def boot_steps(curves: pd.DataFrame, target: float, n_boot: int, rng) -> tuple:
+    """(B_K, S_RxK): steps to target per batch size for n_boot resamples of the seeds.
+
+    A resample weights each seed by how often it was drawn; a missing point counts as diverged.
+    """
+    seeds = np.unique(curves["seed"])
+    n = seeds.size
+    W_RxS = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    B_K, cols = [], []
+    for B, g in curves.groupby("batch_size", sort=True):
+        lrs = np.unique(g["lr"])
+        u = g.set_index(["seed", "lr", "step"])["eval_loss"]
+        u = u[~u.index.duplicated()].unstack("step")
+        u = u.reindex(pd.MultiIndex.from_product([seeds, lrs], names=["seed", "lr"]))
+        X_SxLxP = u.to_numpy(np.float64).reshape(n, lrs.size, -1)
+        X_SxLxP = np.where(np.isfinite(X_SxLxP), X_SxLxP, BIG)
+        M_RxLxP = np.einsum("rs,slp->rlp", W_RxS, X_SxLxP) / n
+        M_RxLxP = np.where(M_RxLxP >= BIG / (n + 1), np.inf, M_RxLxP)
+        st_RxL = crossings(u.columns.to_numpy(np.float64), M_RxLxP, target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample reaching nothing
+            cols.append(np.nanmin(st_RxL, axis=1))
+        B_K.append(B)
+    return np.asarray(B_K), np.stack(cols, 1)
+
+
 def _mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
     # inf (diverged) stays inf in the mean, as it should
     return curves.groupby(["batch_size", "lr", "step"], as_index=False)["eval_loss"].mean()
@@ -142,16 +189,11 @@ def critical_batch(
     seeds = np.unique(curves["seed"])
     boot = None
     if n_boot > 0 and seeds.size > 1:
-        rng = np.random.default_rng(seed)
-        by_seed = {s: g for s, g in curves.groupby("seed")}
         rows = []
-        for _ in range(n_boot):
-            pick = rng.choice(seeds, seeds.size, replace=True)
-            # relabel so a seed drawn twice counts twice in the mean
-            sample = pd.concat([by_seed[s].assign(seed=i) for i, s in enumerate(pick)])
-            t = steps_to_target(sample, target)
+        B_K, S_RxK = boot_steps(curves, target, n_boot, np.random.default_rng(seed))
+        for S_K in S_RxK:
             try:
-                f = fit_tradeoff(t["batch_size"], t["steps"])
+                f = fit_tradeoff(B_K, S_K)
             except (ValueError, RuntimeError):
                 continue
             rows.append((f.S_min, f.E_min, f.B_crit))

@@ -6,8 +6,10 @@ import pytest
 
 from analysis.critical import (
     boot_ci,
+    boot_steps,
     critical_batch,
     crossing,
+    crossings,
     fit_tradeoff,
     steps_to_target,
     tradeoff_curve,
@@ -77,3 +79,18 @@ def test_critical_batch_from_noisy_curves_with_bootstrap():
     assert len(critical_batch(curves, n_boot=0).table) == len(BS)
     dead = curves.assign(eval_loss=np.where(curves.batch_size == 2, np.inf, curves.eval_loss))
     assert set(critical_batch(dead, n_boot=0).table.batch_size) == set(BS) - {2}
+
+
+def test_vectorised_crossings_and_bootstrap_match_the_scalar_path():
+    rng = np.random.default_rng(3)
+    step = np.array([0, 1, 2, 5, 10, 50])
+    L_NxP = np.exp(rng.normal(0, 1, (500, 6)))
+    L_NxP[rng.random((500, 6)) < 0.2] = np.inf
+    for L, v in zip(L_NxP, crossings(step, L_NxP, 0.8), strict=True):
+        np.testing.assert_allclose(v, crossing(step, L, 0.8), rtol=1e-12)
+    # with one seed every resample is that seed: each row is steps_to_target
+    one = synthetic_curves(seeds=1)
+    B_K, S_RxK = boot_steps(one, TARGET, 5, rng)
+    t = steps_to_target(one, TARGET)
+    np.testing.assert_array_equal(B_K, t.batch_size)
+    np.testing.assert_allclose(S_RxK, np.tile(t.steps, (5, 1)), rtol=1e-12)
