@@ -251,7 +251,8 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         ("b", "MLP + SGD: how does the law differ?"),
         ("c", "Adam: does the scaling change?"),
     ):
-        out += [f"**({k}) {q}** {ans[k]}", ""]
+        extra = _theory_answer(a) if k == "a" else ""
+        out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
     if "comparison" in figs:
         out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
     out += ["## Sweeps", ""]
@@ -354,6 +355,18 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
     out += _critical(a.crit.get(sid, "not computed"), _level(a), figs, base, s, lab)
     out += _noise(res, f)
     return out
+
+
+def _theory_answer(a: Analysis) -> str:
+    """The theory verdict of each linear+SGD sweep, for answer (a)."""
+    out = []
+    for _, r in _rows(a.summary, "linear", "sgd").iterrows():
+        sid = r["sweep_id"]
+        th = compare.predicted(a.res[a.res["sweep_id"] == sid])
+        if th is not None:
+            v = compare.versus(a.opt[a.opt["sweep_id"] == sid], th)
+            out.append(f" Against the exact SGD theory ({r['label']}): {compare.verdict(v)}")
+    return "".join(out)
 
 
 def _theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:

@@ -100,6 +100,8 @@ def test_report_theory_table_agrees_with_theory_and_measurement(tiny):
         # the engine against the theory: a wrong gradient or batch average breaks this
         assert abs(np.log(meas[b] / e)) < np.log(1.5), (b, meas[b], e)
     assert "agree within a factor 1.5 at every usable batch size" in sec
+    answer = md.split("**(a)")[1].split("\n")[0]
+    assert "Against the exact SGD theory (linear+sgd): **Theory and measurement agree" in answer
     # the linear closed form of the noise scale is quoted for the linear model
     assert "closed form of the linear task at initialisation: B_noise" in md
     assert "not measured: `python -m analysis.noise_scale" in md
