@@ -107,13 +107,14 @@ def register() -> None:
 
 
 def to_config(dcfg) -> Config:
-    """The typed Config of a composed DictConfig; keys outside the schema are refused.
+    """The typed Config of a composed DictConfig (or a plain dict); unknown keys are refused.
 
     Hydra lets `+key=value` add keys even to a typed node, so the composed tree is merged once
     more into a fresh schema, which names any key it does not declare.
     """
     try:
-        tree = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.to_container(dcfg))
+        plain = OmegaConf.to_container(dcfg) if OmegaConf.is_config(dcfg) else dcfg
+        tree = OmegaConf.merge(OmegaConf.structured(Config), plain)
         return OmegaConf.to_object(tree)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "config"

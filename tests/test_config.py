@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from sweeps.config import ConfigError, sweep_id, validate
+from sweeps.config import ConfigError, sweep_id, to_config, validate
 from tests.conftest import CONF, cli, make_config
 
 GROUPS = {
@@ -70,3 +70,12 @@ def test_bad_input_fails_at_start_up_and_writes_nothing(tmp_path, override, key)
     assert "Traceback" not in r.stderr
     assert not run_dir.exists()
     assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+def test_the_config_stored_with_results_rebuilds_the_same_sweep(small, tmp_path):
+    from sweeps.results import RESULTS, read_meta
+    from sweeps.sweep import run_sweep
+
+    cfg = small("sweep.batch_sizes=[2]")
+    run_sweep(cfg, tmp_path)
+    assert sweep_id(to_config(read_meta(tmp_path / RESULTS)["config"])) == sweep_id(cfg)
