@@ -14,7 +14,15 @@ from omegaconf.errors import OmegaConfBaseException
 MODELS = ("linear", "mlp")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 OPTIMIZERS = (
-    "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "lion", "signsgd", "adafactor"
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adam",
+    "adamw",
+    "rmsprop",
+    "lion",
+    "signsgd",
+    "adafactor",
 )
 SCALING_RULES = ("none", "sqrt")
 DTYPES = ("float32", "float64")

@@ -35,4 +35,4 @@ def test_multirun_jobs_land_side_by_side_and_read_as_one_table(tmp_path):
     assert df["sweep_id"].nunique() == 2
     # Drawn once for the whole sweep, the comparison across its jobs included.
     assert (sweep_dir / "_analysis" / "figures" / "comparison.png").exists()
-    assert not (sweep_dir / "0" / "_analysis").exists()
+    assert not (sweep_dir / "0" / "_analysis" / "figures").exists()
