@@ -1,11 +1,13 @@
 """Exact theory beside measurement for the sweeps it covers: tables, verdicts, figure overlays.
 
-The exact SGD theory (analysis.theory) covers the linear model trained by SGD, heavy-ball or
-Nesterov momentum on online data. Its inputs are read from a sweep's settings columns, so any
-results table carries what it needs; the result is cached in memory and beside the results
-(`<run dir>/_analysis/theory.json`, keyed by those inputs), since eta*(B) costs seconds.
-Importing this module registers the overlays: the theory line and the divergence edge on the
-eta*-vs-B figure, a tick at the divergence edge of each batch size on the loss-vs-lr figure.
+The exact SGD theory (analysis.theory) covers the pinned regression task with the linear model
+trained by SGD, heavy-ball or Nesterov momentum on online data (a linear model on a
+classification task is softmax regression: no theory). Its inputs are read from a sweep's
+settings columns, so any results table carries what it needs; the result is cached in memory
+and beside the results (`<run dir>/_analysis/theory.json`, keyed by those inputs), since eta*(B)
+costs seconds. Importing this module registers the overlays: the theory line and the divergence
+edge on the eta*-vs-B figure, a tick at the divergence edge of each batch size on the
+loss-vs-lr figure.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ _MEMO: dict[tuple, pd.DataFrame] = {}
 def uncovered(res: pd.DataFrame) -> str:
     """Why the exact theory does not cover this sweep ('' when it does)."""
     r = res.iloc[0]
+    if r["task"] != "regression":  # before the settings: other tasks have none of them
+        return f"the exact theory covers the pinned regression task, not {r['task']}"
     need = ["task_dim", "task_spectrum_decay", "task_noise_std", "task_n_train"]
     need += ["optimizer_momentum", "budget_kind", "budget"]
     if missing := [c for c in need if c not in res.columns]:
@@ -67,11 +71,9 @@ def inputs(res: pd.DataFrame) -> tuple:
 
 def compute(key: tuple) -> pd.DataFrame:
     """Per batch size: steps, lr_opt, lr_edge, loss_opt (analysis.theory.batch_theory)."""
-    from sweeps.task import spectrum
-
     dim, decay, s, kind, budget, mom, nest, B = key
     per = {"samples": budget} if kind == "samples" else {"steps": budget}
-    lam_D = spectrum(dim, decay)
+    lam_D = theory.spectrum(dim, decay)
     return theory.batch_theory(np.array(B), lam_D, s, momentum=mom, nesterov=nest, **per)
 
 

@@ -73,6 +73,15 @@ import scipy.linalg
 from scipy.optimize import brentq, minimize_scalar
 
 
+def spectrum(dim: int, decay: float) -> np.ndarray:
+    """The pinned task's feature variances lam_i ~ i^-decay with sum(lam) = dim (design notes).
+
+    Restated here from the contract so that the analysis needs no engine code to evaluate it.
+    """
+    lam = np.arange(1, dim + 1, dtype=np.float64) ** -float(decay)
+    return lam * (dim / lam.sum())
+
+
 def transition(eta: float, B: float, lam_D: np.ndarray, noise_std: float):
     """(A_DxD, c_D) of the mean-square recursion m_{t+1} = A m_t + c."""
     lam_D = np.asarray(lam_D, np.float64)
@@ -302,12 +311,14 @@ def sweep_theory(cfg, lrs=None):
     """
     import pandas as pd
 
-    from sweeps.task import spectrum
-
     t, o, b = cfg.task, cfg.optimizer, cfg.sweep.budget
     sgd = ("sgd", "momentum", "nesterov")
-    if cfg.model.name != "linear" or o.name not in sgd or t.n_train is not None:
-        raise ValueError("the exact theory covers the linear model, SGD (+ momentum), online data")
+    covered = t.name == "regression" and cfg.model.name == "linear" and o.name in sgd
+    if not covered or t.n_train is not None:
+        raise ValueError(
+            "the exact theory covers the regression task, the linear model, SGD (+ momentum), "
+            "online data"
+        )
     lam_D = spectrum(t.dim, t.spectrum_decay)
     beta = float(o.momentum or 0.0)
     mom = dict(momentum=beta, nesterov=o.name == "nesterov" or (o.name == "sgd" and o.nesterov))
