@@ -29,7 +29,20 @@ SETTING_COLUMNS = {
     "lr_max": "float64",
     "lr_num": "int64",
 }
-REQUIRED = {**SETTING_COLUMNS, **RESULT_COLUMNS}
+# Written since classification arrived; a table from before has none of them and is a
+# regression/MSE table, so they are filled in: {column: (dtype, value when absent)}.
+OPTIONAL = {
+    "loss": ("string", "mse"),
+    "task_kind": ("string", "regression"),
+    "final_eval_accuracy": ("Float64", pd.NA),
+}
+CURVE_OPTIONAL = {"eval_accuracy": ("Float64", pd.NA)}
+LOSSES = {"mse": "MSE", "cross_entropy": "cross-entropy, nats"}  # name -> how labels say it
+TASK_KINDS = ("regression", "classification")
+ACCURACY = ("final_eval_accuracy", "eval_accuracy")
+# Optional even once sweeps.results declares them, so that old tables stay readable.
+REQUIRED = {k: v for k, v in {**SETTING_COLUMNS, **RESULT_COLUMNS}.items() if k not in OPTIONAL}
+CURVE_REQUIRED = {k: v for k, v in CURVE_COLUMNS.items() if k not in CURVE_OPTIONAL}
 KEYS = ["sweep_id", "batch_size", "lr", "seed"]
 LABEL_COLUMNS = ["sweep_id", "label", "model", "optimizer", "task", "budget_kind", "budget"]
 
@@ -44,6 +57,7 @@ _ARROW_OK = {
     "Int64": lambda t: pa.types.is_integer(t) or pa.types.is_null(t),
     "float64": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
     "bool": pa.types.is_boolean,
+    "Float64": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t),
 }
 
 
@@ -92,24 +106,50 @@ def check_schema(schema: pa.Schema, path: Path, required: dict[str, str]) -> Non
         raise AnalysisError(f"{path}: wrong column types: {'; '.join(bad)}")
 
 
-def read_table(path: Path, required: dict[str, str]) -> pd.DataFrame:
-    """One checked parquet file as a DataFrame with the declared dtypes."""
+def with_defaults(df: pd.DataFrame, optional: dict = OPTIONAL) -> pd.DataFrame:
+    """df with each optional column it lacks set to its default (hand-built tables lack them)."""
+    missing = {
+        c: np.full(len(df), v, object) if dt == "string" else pd.array([v] * len(df), dtype=dt)
+        for c, (dt, v) in optional.items()
+        if c not in df.columns
+    }
+    return df.assign(**missing) if missing else df
+
+
+def check_values(df: pd.DataFrame, path: Path) -> None:
+    """Raise AnalysisError naming `path` for a loss or task kind we do not know, or an accuracy
+    outside [0, 1]."""
+    for c, known in (("loss", LOSSES), ("task_kind", TASK_KINDS)):
+        if c in df.columns and (bad := sorted(set(df[c]) - set(known))):
+            raise AnalysisError(f"{path}: unknown {c} {bad[0]!r} (known: {', '.join(known)})")
+    for c in ACCURACY:
+        if c in df.columns:
+            v = df[c].to_numpy(float, na_value=np.nan)
+            if (out := v[(v < 0) | (v > 1)]).size:
+                raise AnalysisError(f"{path}: {c} {out[0]:g} is outside [0, 1]")
+
+
+def read_table(path: Path, required: dict[str, str], optional: dict = OPTIONAL) -> pd.DataFrame:
+    """One checked parquet file as a DataFrame with the declared dtypes, optional columns filled."""
     try:
         schema = pq.read_schema(path)
     except (OSError, ValueError, pa.ArrowException) as e:  # ValueError: undecodable names
         raise AnalysisError(f"{path}: not a readable parquet file ({_one_line(e)})") from None
     check_schema(schema, path, required)
+    present = {c: dt for c, (dt, _) in optional.items() if c in schema.names}
+    check_schema(schema, path, present)
     try:
         table = pq.read_table(path)
         table.validate(full=True)  # catches, e.g., invalid UTF-8 in a string column
         df = table.to_pandas()
-        for c, dt in required.items():
+        for c, dt in {**required, **present}.items():
             df[c] = df[c].astype(str if dt == "string" else dt)
     except Exception as e:
         raise AnalysisError(f"{path}: corrupt parquet file ({_one_line(e)})") from None
     if df.empty:
         raise AnalysisError(f"{path}: the table has no rows")
-    return df
+    check_values(df, path)
+    return with_defaults(df, optional)
 
 
 def _concat(frames: list[pd.DataFrame], files: list[Path]) -> pd.DataFrame:
@@ -130,12 +170,12 @@ def _concat(frames: list[pd.DataFrame], files: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_all(paths, name: str, required: dict[str, str], skip_bad: bool):
+def _read_all(paths, name: str, required: dict[str, str], optional: dict, skip_bad: bool):
     files = find(paths, name)
     frames, used = [], []
     for f in files:
         try:
-            df = read_table(f, required)
+            df = read_table(f, required, optional)
         except AnalysisError as e:
             if not skip_bad:
                 raise
@@ -150,11 +190,24 @@ def _read_all(paths, name: str, required: dict[str, str], skip_bad: bool):
     return _concat(frames, used), used
 
 
+def _task(per: pd.DataFrame) -> pd.Series:
+    """The task as labels name it: a file task by its file's name."""
+    task = per["task"].astype(str)
+    if "task_path" in per.columns:
+        name = per["task_path"].map(lambda p: Path(p).name if isinstance(p, str) else None)
+        task = task.where(task.ne("file") | name.isna(), name)
+    return task
+
+
 def labels(df: pd.DataFrame) -> pd.Series:
-    """A short name per sweep: model+optimizer, plus the settings that tell apart namesakes."""
+    """A short name per sweep: model+optimizer (on a task other than the pinned regression),
+    plus the settings that tell apart namesakes."""
     per = df.drop_duplicates("sweep_id").set_index("sweep_id")
+    task = _task(per)
     base = per["model"] + "+" + per["optimizer"]
-    settings = [c for c in per.columns if c not in RESULT_COLUMNS and c not in ("source",)]
+    base = base.where(task.eq("regression"), base + " on " + task)
+    lane = {*RESULT_COLUMNS, "final_eval_accuracy", "source", "label"}
+    settings = [c for c in per.columns if c not in lane]
     out = base.copy()
     for _, ids in base.groupby(base).groups.items():
         if len(ids) < 2:
@@ -174,7 +227,7 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if not paths:
         raise AnalysisError("no input paths given")
-    df, files = _read_all(paths, RESULTS, REQUIRED, skip_bad)
+    df, files = _read_all(paths, RESULTS, REQUIRED, OPTIONAL, skip_bad)
     n = len(df)
     df = df.drop_duplicates(KEYS, keep="first").reset_index(drop=True)
     if len(df) < n:
@@ -186,6 +239,9 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
     for c in ("final_eval_loss", "final_train_loss"):
         v = df[c].to_numpy(float)
         df[c] = np.where(df["diverged"].to_numpy() | ~np.isfinite(v), np.inf, v)
+    # ... and an accuracy of 0 where it has one (the contract's value for a diverged lane)
+    acc = df["final_eval_accuracy"]
+    df["final_eval_accuracy"] = acc.mask(np.isinf(df["final_eval_loss"]) & acc.notna(), 0.0)
     df["label"] = labels(df)
     return df.sort_values(["label", "batch_size", "lr", "seed"]).reset_index(drop=True)
 
@@ -193,7 +249,7 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
 def load_curves(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd.DataFrame:
     """Every curves table below `paths` (loss at log-spaced steps per lane)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    df, _ = _read_all(paths, CURVES, CURVE_COLUMNS, skip_bad)
+    df, _ = _read_all(paths, CURVES, CURVE_REQUIRED, CURVE_OPTIONAL, skip_bad)
     return df.sort_values(["sweep_id", "batch_size", "lr", "seed", "step"]).reset_index(drop=True)
 
 
