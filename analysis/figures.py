@@ -4,7 +4,8 @@ Every function draws on `ax` (a new figure when None), returns the Axes, and cal
 `fn(ax, ctx)` it is given or that is registered with `register_overlay` once the data, axes and
 title are drawn but before the legend (so an overlay's labelled lines join it), so that other
 modules can add lines (a theory curve, a divergence edge) without touching this one. `ctx` holds
-the sweep's tables: "res" (results rows), "curve", "opt", "fits", "label".
+the sweep's tables: "res" (results rows), "curve", "opt", "fits", "label". Other modules add
+whole figures of a sweep the same way, with `register_figure`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from analysis import critical, laws  # noqa: E402
+from analysis import critical, laws, metric  # noqa: E402
 
 Overlay = Callable[[plt.Axes, dict], None]
 KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison", "steps_vs_batch", "tradeoff")
 OVERLAYS: dict[str, list[Overlay]] = {k: [] for k in KINDS}
+# name -> fn(ctx, overlays) drawing one more figure of a sweep, or returning None to skip it
+SweepFigure = Callable[[dict, Sequence[Overlay]], "plt.Axes | None"]
+FIGURES: dict[str, SweepFigure] = {}
 FORMATS = ("png", "svg")
 STYLE = dict(style="whitegrid", rc={"axes.edgecolor": "0.3"})
 DIVERGED = "0.3"
@@ -46,12 +50,19 @@ def register_overlay(kind: str, fn: Overlay) -> Overlay:
     return fn
 
 
-def _overlay(kind: str, ax, ctx: dict | None, extra: Iterable[Overlay]) -> None:
+def register_figure(name: str, fn: SweepFigure) -> SweepFigure:
+    """Draw fn(ctx, overlays) for every sweep from now on, saved as <sweep>_<name>."""
+    FIGURES[name] = fn
+    OVERLAYS.setdefault(name, [])
+    return fn
+
+
+def overlay(kind: str, ax, ctx: dict | None, extra: Iterable[Overlay]) -> None:
     for fn in [*OVERLAYS[kind], *extra]:
         fn(ax, ctx or {})
 
 
-def _axes(ax, size=(7.5, 4.8)):
+def new_axes(ax, size=(7.5, 4.8)):
     if ax is not None:
         return ax
     with sns.axes_style(**STYLE):
@@ -82,28 +93,27 @@ def _batch_axis(ax, batch_sizes) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _subtitle(opt: pd.DataFrame) -> str:
+def subtitle(opt: pd.DataFrame) -> str:
     r = opt.iloc[0]
-    return f"{r['budget_kind']} budget {r['budget']:,}, mean over {int(opt['seeds'].max())} seeds"
+    by = ", η* maximises accuracy" if metric.of(opt).name == "accuracy" else ""
+    return (
+        f"{r['budget_kind']} budget {r['budget']:,}, mean over {int(opt['seeds'].max())} seeds{by}"
+    )
 
 
-def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
-    """Seed-mean final eval loss vs lr, one line per batch size; eta* starred; divergence shaded."""
-    ax = _axes(ax)
+def per_lr(ax, curve: pd.DataFrame, opt: pd.DataFrame, y: str, y_star: str) -> dict:
+    """Seed-mean curve[y] vs lr, a line per batch size, and eta* starred at opt[y_star]
+    (hollow where not usable); returns the colour per batch size."""
     col = colors(curve["batch_size"])
-    first_div = {}
     for b, g in curve.groupby("batch_size", sort=True):
-        ok = np.isfinite(g["mean"].to_numpy())
-        ax.plot(g["lr"][ok], g["mean"][ok], color=col[b], marker=".", ms=4, lw=1.4, label=f"{b}")
-        div = g["lr"][~ok]
-        if len(div):
-            first_div[b] = div.min()
+        ok = np.isfinite(g[y].to_numpy(float))
+        ax.plot(g["lr"][ok], g[y][ok], color=col[b], marker=".", ms=4, lw=1.4, label=f"{b}")
     for r in opt.itertuples():
         if np.isfinite(r.eta):
             hollow = r.status != "ok"
             ax.scatter(
                 r.eta,
-                r.loss,
+                getattr(r, y_star),
                 marker="*",
                 s=150,
                 zorder=5,
@@ -111,11 +121,27 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
                 edgecolors=col[r.batch_size] if hollow else "k",
                 facecolors="none" if hollow else col[r.batch_size],
             )
-    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="final eval loss (MSE)")
+    ax.set_xscale("log")
     ax.set_xlim(curve["lr"].min() / 1.25, curve["lr"].max() * 1.25)
-    ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({_subtitle(opt)})")
-    _overlay("loss_vs_lr", ax, ctx, overlays)  # before the legend, so labelled lines join it
+    return col
+
+
+def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
+    """Seed-mean final eval loss vs lr, one line per batch size; eta* starred; divergence shaded."""
+    ax = new_axes(ax)
+    col = per_lr(ax, curve, opt, "mean", "loss")
+    ax.set(yscale="log", xlabel="learning rate η", ylabel=metric.loss_label(curve))
+    ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({subtitle(opt)})")
+    overlay("loss_vs_lr", ax, ctx, overlays)  # before the legend, so labelled lines join it
+    lr_legend(ax, curve, col, metric.of(opt).star)
+    return ax
+
+
+def lr_legend(ax, curve: pd.DataFrame, col: dict, star: str) -> None:
+    """Shade the lrs where a seed diverged, mark each batch size's first, and draw the legend."""
     handles, names = ax.get_legend_handles_labels()
+    div = curve[~np.isfinite(curve["mean"].to_numpy(float))]
+    first_div = div.groupby("batch_size", sort=True)["lr"].min().to_dict()
     if first_div:
         lo, hi = min(first_div.values()), max(first_div.values())
         right = curve["lr"].max() * 1.25
@@ -130,7 +156,7 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
         ]
         names += ["diverged (a seed, some B)", "first diverged lr"]
     handles += [Line2D([], [], marker="*", color="0.5", mec="k", ls="", ms=11)]
-    names += ["η* (refined argmin)"]
+    names += [star]
     ax.legend(
         handles,
         names,
@@ -141,12 +167,11 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
         title_fontsize="small",
         frameon=False,
     )
-    return ax
 
 
 def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """eta* vs B with bootstrap intervals and every fitted law; the AIC-best one emphasised."""
-    ax = _axes(ax, (7, 5.6))
+    ax = new_axes(ax, (7, 5.6))
     u = opt[opt["usable"]]
     lo = (u["eta"] - u["eta_lo"]).fillna(0).clip(lower=0)
     hi = (u["eta_hi"] - u["eta"]).fillna(0).clip(lower=0)
@@ -228,8 +253,8 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
         ylabel="optimal learning rate η*",
     )
     _batch_axis(ax, opt["batch_size"])
-    ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({_subtitle(opt)})")
-    _overlay("eta_vs_batch", ax, ctx, overlays)  # before the legend, so labelled lines join it
+    ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({subtitle(opt)})")
+    overlay("eta_vs_batch", ax, ctx, overlays)  # before the legend, so labelled lines join it
     ax.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=2, frameon=False
     )
@@ -239,7 +264,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
 def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """eta*(B) / eta*(smallest usable B) of every sweep, so slopes compare on one plot."""
     labels = sorted(opt["label"].unique())
-    ax = _axes(ax, (9.5, 4.8 + 0.2 * max(0, len(labels) - 6)))
+    ax = new_axes(ax, (9.5, 4.8 + 0.2 * max(0, len(labels) - 6)))
     # many sweeps (an optimizer zoo): a distinct colour and marker each, dashes for the MLP
     pal = dict(
         zip(
@@ -288,15 +313,16 @@ def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
         ylabel="η*(B) / η*(smallest B)",
     )
     _batch_axis(ax, Bs)
-    ax.set_title("Optimal learning rate vs batch size, relative to the smallest batch size")
+    by = " (η* maximises accuracy)" if metric.of(opt).name == "accuracy" else ""
+    ax.set_title(f"Optimal learning rate vs batch size, relative to the smallest batch size{by}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
-    _overlay("comparison", ax, ctx, overlays)
+    overlay("comparison", ax, ctx, overlays)
     return ax
 
 
 def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """log10 seed-mean loss over (batch size, lr); diverged cells dark; eta* marked per row."""
-    ax = _axes(ax, (8, 4.8))
+    ax = new_axes(ax, (8, 4.8))
     P = curve.pivot_table(index="batch_size", columns="lr", values="mean", aggfunc="first")
     P = P.sort_index(ascending=False)  # small batches at the bottom, like the other figures
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -306,7 +332,7 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
         ax=ax,
         cmap="rocket_r",
         mask=Z.isna(),
-        cbar_kws={"label": "log10 final eval loss (seed mean)"},
+        cbar_kws={"label": f"log10 {metric.loss_label(curve)}, seed mean"},
     )
     ax.set_facecolor(DIVERGED)
     ax.grid(False)
@@ -327,23 +353,26 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
         ax.scatter(xs, ys, marker="*", s=90, c="w", edgecolors="k", linewidths=0.6, zorder=3)
     # the key goes in the x label: a legend below rotated tick labels gets clipped
     ax.set(
-        xlabel="learning rate η\n☆ η* (refined argmin)    dark grey: a seed diverged, or not run",
+        xlabel=f"learning rate η\n☆ {metric.of(opt).star}"
+        "    dark grey: a seed diverged, or not run",
         ylabel="batch size B (samples per step)",
     )
     ax.set_title(
-        f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({_subtitle(opt)})"
+        f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({subtitle(opt)})"
     )
-    _overlay("heatmap", ax, ctx, overlays)
+    overlay("heatmap", ax, ctx, overlays)
     return ax
 
 
-def _critical_title(label: str, crit, what: str) -> str:
-    return f"{label}: {what}\n(to eval loss {crit.target:.3g}, at the best lr of each batch size)"
+def _critical_title(label: str, crit, what: str, ctx: dict | None) -> str:
+    named = ctx and "opt" in ctx
+    target = metric.loss_value(ctx["opt"], crit.target) if named else f"loss {crit.target:.3g}"
+    return f"{label}: {what}\n(to eval {target}, at the best lr of each batch size)"
 
 
 def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
     """Steps to the target loss vs B (log-log) with the fitted S(B) and perfect scaling."""
-    ax = _axes(ax, (7.5, 5))
+    ax = new_axes(ax, (7.5, 5))
     t, f = crit.table, crit.fit
     B, S = t["batch_size"].to_numpy(float), t["steps"].to_numpy(float)
     g = np.geomspace(B.min() / 1.3, B.max() * 1.3, 200)
@@ -382,15 +411,15 @@ def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
     ):
         if B.min() <= x <= B.max():
             ax.text(x, 0.03, text, transform=tr, ha="center", va="bottom", fontsize="small")
-    ax.set_title(_critical_title(label, crit, "steps to target vs batch size"))
-    _overlay("steps_vs_batch", ax, ctx, overlays)
+    ax.set_title(_critical_title(label, crit, "steps to target vs batch size", ctx))
+    overlay("steps_vs_batch", ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
 
 def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
     """Samples vs steps to the target loss: the measured points and the fitted hyperbola."""
-    ax = _axes(ax, (7.5, 5))
+    ax = new_axes(ax, (7.5, 5))
     t, f = crit.table, crit.fit
     B = t["batch_size"].to_numpy(float)
     g = np.geomspace(B.min() / 2, B.max() * 2, 300)
@@ -411,8 +440,8 @@ def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
         xlabel="steps to target S (optimizer steps)",
         ylabel="samples to target E = B·S",
     )
-    ax.set_title(_critical_title(label, crit, "samples vs steps trade-off"))
-    _overlay("tradeoff", ax, ctx, overlays)
+    ax.set_title(_critical_title(label, crit, "samples vs steps trade-off", ctx))
+    overlay("tradeoff", ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
@@ -480,6 +509,10 @@ def draw(
         files[f"{s}_heatmap"] = save(
             heatmap(c, o, overlays=extra.get("heatmap", ()), ctx=ctx), out / f"{s}_heatmap", formats
         )
+        for name, fn in FIGURES.items():
+            ax = fn(ctx, extra.get(name, ()))
+            if ax is not None:
+                files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
         cb = (crit or {}).get(sid)
         if cb is not None and not isinstance(cb, str):
             for name, fn in (("steps_vs_batch", steps_vs_batch), ("tradeoff", tradeoff)):

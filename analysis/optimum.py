@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.load import LABEL_COLUMNS, labels
+from analysis import metric
+from analysis.load import LABEL_COLUMNS, labels, with_defaults
 
 GROUP = [*LABEL_COLUMNS, "batch_size"]
 # A neighbour rising this many times more than the other is a divergence cliff, not the flank of
@@ -18,18 +19,24 @@ CLIFF = 30.0
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
-    """df with a sweep label column (load() adds one; hand-built tables may lack it)."""
+    """df with a sweep label and the optional columns (load() adds them; hand-built tables may
+    lack them)."""
+    df = with_defaults(df)
     return df if "label" in df.columns else df.assign(label=labels(df))
 
 
 def curve(df: pd.DataFrame) -> pd.DataFrame:
-    """Loss vs lr per sweep and batch size: mean, median and spread over seeds (diverged = +inf)."""
+    """Loss vs lr per sweep and batch size: mean, median and spread over seeds (diverged = +inf),
+    with the seed-mean accuracy (nan without one) and the loss's name."""
     df = _labelled(df)
-    g = df.groupby([*GROUP, "lr"], sort=True)["final_eval_loss"]
-    out = g.agg(["mean", "median", "std", "min", "max", "size"]).rename(columns={"size": "seeds"})
-    out["diverged"] = df.groupby([*GROUP, "lr"], sort=True)["diverged"].sum()
+    by = df.groupby([*GROUP, "lr"], sort=True)
+    out = by["final_eval_loss"].agg(["mean", "median", "std", "min", "max", "size"])
+    out = out.rename(columns={"size": "seeds"})
+    out["diverged"] = by["diverged"].sum()
     # inf - inf in std is NaN; a spread over diverged lanes is meaningless anyway.
     out["std"] = out["std"].where(np.isfinite(out["mean"]), np.inf)
+    out["accuracy"] = by["final_eval_accuracy"].mean().to_numpy(float, na_value=np.nan)
+    out["loss_name"] = by["loss"].first()
     return out.reset_index()
 
 
@@ -56,12 +63,17 @@ def vertex(x: np.ndarray, y: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.
     return xv, yv
 
 
-def argmin_refined(x: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grid argmin of each row of L (..., n) and its parabola refinement in (x, log10 L)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log10(np.where(L > 0, L, np.nan))
-    y = np.where(np.isnan(y) & np.isinf(L), np.inf, y)
-    y = np.where(np.isnan(y), np.inf, y)  # missing or non-positive cells never win
+def argmin_refined(
+    x: np.ndarray, L: np.ndarray, log: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid argmin of each row of L (..., n) and its parabola refinement in (x, log10 L), or in
+    (x, L) without log (then yv is in L's units, else in log10 L)."""
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log10(np.where(L > 0, L, np.nan))
+    else:
+        y = np.asarray(L, float)
+    y = np.where(np.isnan(y), np.inf, y)  # missing (or, in log, non-positive) cells never win
     i = np.argmin(y, axis=-1)
     xv, yv = vertex(x, y, i)
     none = ~np.isfinite(y).any(axis=-1)
@@ -79,8 +91,13 @@ def boot_means(L: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarr
         return np.nanmean(L[:, idx], axis=-1).T
 
 
-def one(lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng) -> dict:
-    """eta* of one batch size from losses L (n_lr, n_seed); lr sorted ascending."""
+def one(
+    lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng, m=metric.METRICS["loss"]
+) -> dict:
+    """eta* of one batch size from losses L (n_lr, n_seed); lr sorted ascending.
+
+    L is whatever metric m minimises; the "loss" entries of the result are in its units.
+    """
     x = np.log10(lr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -89,20 +106,21 @@ def one(lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng) -> dict:
     out = dict(n_lr=len(lr), lr_lo=lr[0], lr_hi=lr[-1])
     if not np.isfinite(mean).any():
         return out | dict(status="diverged", edge="", note="every lr has a diverged seed")
-    i, xv, yv = argmin_refined(x, mean)
+    i, xv, yv = argmin_refined(x, mean, m.log)
     edge = "low" if i == 0 else "high" if i == len(lr) - 1 else ""
+    fit = 10**yv if m.log else yv
     out |= dict(
-        eta=10**xv, eta_grid=lr[i], loss=mean[i], loss_median=med[i], loss_fit=10**yv, edge=edge
+        eta=10**xv, eta_grid=lr[i], loss=mean[i], loss_median=med[i], loss_fit=fit, edge=edge
     )
     if L.shape[1] >= 2 and n_boot > 0:
-        _, xb, _ = argmin_refined(x, boot_means(L, n_boot, rng))
+        _, xb, _ = argmin_refined(x, boot_means(L, n_boot, rng), m.log)
         q = np.nanpercentile(xb, [50 * (1 - level), 50 * (1 + level)])
         out |= dict(eta_lo=10 ** q[0], eta_hi=10 ** q[1])
     if edge:
         way = "down" if edge == "low" else "up"
         out |= dict(
             status="edge",
-            note=f"minimum at the {'lowest' if edge == 'low' else 'highest'} "
+            note=f"{m.best} at the {'lowest' if edge == 'low' else 'highest'} "
             f"lr {lr[i]:.3g}: extend the grid {way}",
         )
     else:
@@ -110,18 +128,33 @@ def one(lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng) -> dict:
     return out
 
 
+def _at_grid(g: pd.DataFrame, row: dict, m) -> dict:
+    """Seed-mean accuracy at the chosen grid lr; under the accuracy metric, the loss there too."""
+    at = g[g["lr"] == row.get("eta_grid", np.nan)]
+    acc = pd.Series(at["final_eval_accuracy"].to_numpy(float, na_value=np.nan)).mean()
+    out = dict(accuracy=acc, loss_name=g["loss"].iloc[0], metric=m.name)
+    if m.name != "loss":  # one() reported the minimised error: report the loss instead
+        L = at["final_eval_loss"]
+        out |= dict(loss=L.mean(), loss_median=L.median(), loss_fit=np.nan)
+    return out
+
+
 def optima(
-    df: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    df: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0, by: str = "loss"
 ) -> pd.DataFrame:
-    """eta* per sweep and batch size: refined argmin of the seed-mean loss, bootstrap interval."""
+    """eta* per sweep and batch size: refined optimum of the seed-mean metric `by` (loss or
+    accuracy), bootstrap interval over seeds."""
     rng = np.random.default_rng(seed)
+    m = metric.get(by)
     df = _labelled(df)
+    df = df.assign(_y=metric.objective(df, m))
     rows = []
     for key, g in df.groupby(GROUP, sort=True, dropna=False):
-        P = g.pivot_table(index="lr", columns="seed", values="final_eval_loss", aggfunc="first")
+        P = g.pivot_table(index="lr", columns="seed", values="_y", aggfunc="first")
         P = P.sort_index()
         row = dict(zip(GROUP, key, strict=True))
-        row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng)
+        row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng, m)
+        row |= _at_grid(g, row, m)
         row |= dict(seeds=P.shape[1], lanes=len(g), diverged=int(g["diverged"].sum()))
         if row["diverged"] == row["lanes"]:
             row["note"] = "all lanes diverged: lower the lr grid"
@@ -135,6 +168,9 @@ def optima(
         "loss",
         "loss_median",
         "loss_fit",
+        "accuracy",
+        "loss_name",
+        "metric",
         "status",
         "edge",
         "note",

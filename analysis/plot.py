@@ -1,6 +1,7 @@
 """Draw every figure of the sweeps found below the given paths.
 
 python -m analysis.plot DIR... [--out DIR/_analysis/figures] [--format png,svg] [--skip-bad]
+                       [--metric loss|accuracy]
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from analysis import (
     compare,  # noqa: F401  (importing it registers the theory overlays)
     critical,
     figures,
+    figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
     laws,
+    metric,
     optimum,
 )
 from analysis.load import AnalysisError, load, load_curves
@@ -38,6 +41,7 @@ class Analysis:
     problems: list[str]
     # {sweep_id: analysis.critical.Critical, or why there is none}
     crit: dict = field(default_factory=dict)
+    metric: str = "loss"  # what eta* optimises (analysis.metric)
 
 
 def criticals(paths, res: pd.DataFrame, skip_bad: bool, n_boot: int, seed: int) -> dict:
@@ -57,11 +61,18 @@ def criticals(paths, res: pd.DataFrame, skip_bad: bool, n_boot: int, seed: int) 
 
 
 def analyse(
-    paths, skip_bad: bool = False, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    paths,
+    skip_bad: bool = False,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    by: str = "loss",
 ) -> Analysis:
-    """Load the results below paths and compute optima, fits, their summary, critical batch."""
+    """Load the results below paths and compute optima (eta* by the metric `by`, loss or
+    accuracy), fits, their summary, critical batch."""
     res = load(paths, skip_bad=skip_bad)
-    opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed)
+    metric.require(res, metric.get(by))
+    opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed, by=by)
     fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
     crit = criticals(paths, res, skip_bad, min(n_boot, 200), seed)
@@ -73,6 +84,7 @@ def analyse(
         laws.summary(opt, fitted, level),
         optimum.problems(opt),
         crit,
+        by,
     )
 
 
@@ -97,10 +109,11 @@ def plot_dirs(
     out: str | Path | None = None,
     formats=figures.FORMATS,
     skip_bad: bool = False,
+    by: str = "loss",
 ) -> list[Path]:
     """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    a = analyse(paths, skip_bad=skip_bad)
+    a = analyse(paths, skip_bad=skip_bad, by=by)
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
     files = figures.draw(
@@ -133,6 +146,13 @@ def _args(argv, prog: str, what: str, out_help: str):
         action="store_true",
         help="skip unreadable or foreign parquet files instead of stopping",
     )
+    ap.add_argument(
+        "--metric",
+        choices=list(metric.METRICS),
+        default="loss",
+        help="what eta* optimises: the seed-mean final eval loss (minimised) or, for "
+        "classification, the final eval accuracy (maximised) (default: %(default)s)",
+    )
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     ap.add_argument(
         "--level", type=float, default=0.95, help="confidence level of intervals (default: 0.95)"
@@ -155,7 +175,13 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            a = analyse(args.paths, skip_bad=args.skip_bad, n_boot=args.boot, level=args.level)
+            a = analyse(
+                args.paths,
+                skip_bad=args.skip_bad,
+                n_boot=args.boot,
+                level=args.level,
+                by=args.metric,
+            )
             body(args, a)
         except AnalysisError as e:
             err = str(e)

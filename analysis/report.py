@@ -1,6 +1,10 @@
 """report.md from saved results: per-batch-size optima, fitted laws, figures, the three answers.
 
 python -m analysis.report DIR... [--out DIR/_analysis/report.md] [--skip-bad]
+                         [--metric loss|accuracy]
+
+The homework's questions are about the pinned regression task; sweeps of other tasks (classification
+on mnist1d, digits, a user's file) get their own sections and laws but answer none of them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import compare, critical, figures, laws
+from analysis import compare, critical, figures, laws, metric
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 
 
@@ -37,7 +41,8 @@ def _ci(lo, hi, fmt=".3g") -> str:
 
 
 def _rows(summary: pd.DataFrame, model: str | None, optimizer: str) -> pd.DataFrame:
-    s = summary[summary["optimizer"] == optimizer]
+    """The sweeps of the regression task a homework question asks about."""
+    s = summary[(summary["optimizer"] == optimizer) & (summary["task"] == "regression")]
     return s if model is None else s[s["model"] == model]
 
 
@@ -142,11 +147,15 @@ def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     lin = _rows(summary, "linear", "sgd")
     ans["a"] = (
         " ".join(_one(r, fits) for _, r in lin.iterrows())
-        or "No linear+SGD sweep is among the results, so this question cannot be answered."
+        or "No linear+SGD sweep of the regression task is among the results, so this question "
+        "cannot be answered."
     )
     mlp = _rows(summary, "mlp", "sgd")
     if not len(mlp):
-        ans["b"] = "No MLP+SGD sweep is among the results, so this question cannot be answered."
+        ans["b"] = (
+            "No MLP+SGD sweep of the regression task is among the results, so this question "
+            "cannot be answered."
+        )
     else:
         parts = []
         for _, r in mlp.iterrows():
@@ -160,7 +169,10 @@ def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
         ans["b"] = " ".join(parts)
     adam = _rows(summary, None, "adam")
     if not len(adam):
-        ans["c"] = "No Adam sweep is among the results, so this question cannot be answered."
+        ans["c"] = (
+            "No Adam sweep of the regression task is among the results, so this question cannot "
+            "be answered."
+        )
     else:
         parts = []
         for _, r in adam.iterrows():
@@ -216,8 +228,11 @@ def _params(f) -> str:
 
 def _settings(res: pd.DataFrame) -> str:
     r = res.iloc[0]
-    model = ["model_"] if r["model"] == "mlp" else []
-    cols = [c for c in res.columns if c.startswith(("task_", "optimizer_", *model))]
+    model = ["model_"] if r["model"] != "linear" else []  # the linear model has no settings
+    # task_kind is a result column (the task name says it), not a setting
+    cols = [
+        c for c in res.columns if c.startswith(("task_", "optimizer_", *model)) and c != "task_kind"
+    ]
     cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
     return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
 
@@ -234,9 +249,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
     out += [
         f"{len(s)} sweep(s), {len(a.res):,} lanes, read from "
         + ", ".join(f"`{p}`" for p in sources)
-        + ". eta* is the argmin over the lr grid of "
-        "the seed-mean final eval loss (a diverged lane counts as +inf), refined by a "
-        "parabola in (log lr, log loss) through the three grid points around it (unless a "
+        + f". {metric.get(a.metric).method} through the three grid points around it (unless a "
         "neighbour sits on a divergence cliff or has diverged); intervals "
         f"are {_level(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
         "parameters). Laws are fitted to log eta* weighted by the eta* intervals (each at least "
@@ -253,6 +266,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
     ):
         extra = _theory_answer(a) if k == "a" else ""
         out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
+    out += _other_tasks(s)
     if "comparison" in figs:
         out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
     out += ["## Sweeps", ""]
@@ -288,40 +302,44 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
     return "\n".join(out)
 
 
+def _other_tasks(s: pd.DataFrame) -> list[str]:
+    """One line on the sweeps the answers leave out because they are of another task."""
+    o = s[s["task"] != "regression"]
+    if not len(o):
+        return []
+    tasks = ", ".join(sorted(o["task"].unique()))
+    return [
+        f"The questions are about the pinned regression task, so the sweeps of {tasks} "
+        f"({', '.join(o['label'])}) answer none of them; their laws are in their sections below.",
+        "",
+    ]
+
+
+def _optima_table(o: pd.DataFrame, level: float) -> str:
+    """eta* per batch size with its interval, the loss (and accuracy, where there is one) there."""
+    words, by_acc = metric.loss_words(o), metric.of(o).name == "accuracy"
+    acc = o["accuracy"].notna().any()
+    head = ["B", "eta*", f"{level:.0%} interval", "grid argmax" if by_acc else "grid argmin"]
+    if by_acc:
+        head += ["best accuracy (mean)", f"loss there (mean, {words})", "median loss there"]
+    else:
+        head += [f"best loss (mean, {words})", "median loss there"]
+        head += ["accuracy there (mean)"] if acc else []
+    rows = []
+    for x in o.itertuples():
+        row = [x.batch_size, _g(x.eta), _ci(x.eta_lo, x.eta_hi), _g(x.eta_grid)]
+        row += [_g(x.accuracy, ".3f")] if by_acc else []
+        row += [_g(x.loss), _g(x.loss_median)]
+        row += [_g(x.accuracy, ".3f")] if acc and not by_acc else []
+        rows.append(row + [f"{x.diverged}/{x.lanes}", x.note or ("fitted" if x.usable else "")])
+    return _table([*head, "diverged lanes", "note"], rows)
+
+
 def _section(a: Analysis, r, figs, base) -> list[str]:
     sid, lab = r["sweep_id"], r["label"]
     o = a.opt[a.opt["sweep_id"] == sid]
     out = [f"## {lab}", "", f"Settings: {_settings(a.res[a.res['sweep_id'] == sid])}.", ""]
-    out += ["### Optimal learning rate per batch size", ""]
-    rows = [
-        [
-            x.batch_size,
-            _g(x.eta),
-            _ci(x.eta_lo, x.eta_hi),
-            _g(x.eta_grid),
-            _g(x.loss),
-            _g(x.loss_median),
-            f"{x.diverged}/{x.lanes}",
-            x.note if x.note else ("fitted" if x.usable else ""),
-        ]
-        for x in o.itertuples()
-    ]
-    out += [
-        _table(
-            [
-                "B",
-                "eta*",
-                f"{_level(a):.0%} interval",
-                "grid argmin",
-                "best loss (mean)",
-                "median loss there",
-                "diverged lanes",
-                "note",
-            ],
-            rows,
-        ),
-        "",
-    ]
+    out += ["### Optimal learning rate per batch size", "", _optima_table(o, _level(a)), ""]
     out += ["### Fitted laws", ""]
     f = a.fits[a.fits["sweep_id"] == sid]
     if len(f):
@@ -347,12 +365,14 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
         ("eta_vs_batch", "eta* vs batch size"),
         ("loss_vs_lr", "loss vs lr"),
         ("heatmap", "loss heatmap"),
+        ("accuracy_vs_lr", "accuracy vs lr"),
     ):
         if f"{s}_{name}" in figs:
             out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
     res = a.res[a.res["sweep_id"] == sid]
     out += _theory(o, res)
-    out += _critical(a.crit.get(sid, "not computed"), _level(a), figs, base, s, lab)
+    crit = a.crit.get(sid, "not computed")
+    out += _critical(crit, _level(a), figs, base, s, lab, metric.loss_words(o))
     out += _noise(res, f)
     return out
 
@@ -407,7 +427,7 @@ def _theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
     ]
 
 
-def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
+def _critical(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[str]:
     """Target loss, S_min, E_min and B_crit of one sweep, with intervals and the two figures."""
     out = ["### Critical batch size", ""]
     if isinstance(c, str):
@@ -423,8 +443,8 @@ def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
         b = boot.get(name.split()[0])
         rows.append([name, _g(v), unit, _ci(*ci), _ci(*b) if b else "–"])
     out += [
-        f"Steps S(B) to reach eval loss **{c.target:.3g}** (seed-mean curves, best lr per batch "
-        "size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
+        f"Steps S(B) to reach eval loss **{c.target:.3g}** ({loss}; seed-mean curves, best lr per "
+        "batch size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
         "(McCandlish et al. 2018). Below B_crit a larger batch buys fewer steps almost for free "
         "(perfect scaling), above it each doubling costs more samples for fewer saved steps "
         "(diminishing returns, then maximal data parallelism; Shallue et al. 2019).",
@@ -452,7 +472,7 @@ def _critical(c, level: float, figs, base, s: str, lab: str) -> list[str]:
 def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
     from analysis.noise_scale import NOISE_SCALE, linear_noise_scale_init
-    from sweeps.task import spectrum
+    from analysis.theory import spectrum
 
     parts = []
     f = fits[fits["law"] == "saturating"] if len(fits) else fits
@@ -480,7 +500,8 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             f"{meas}"
         )
     r = res.iloc[0]
-    if r["model"] == "linear" and "task_dim" in res:
+    regression = r["task"] == "regression"
+    if regression and r["model"] == "linear" and "task_dim" in res:
         th = linear_noise_scale_init(
             spectrum(int(r["task_dim"]), float(r["task_spectrum_decay"])),
             float(r["task_noise_std"]),
@@ -489,7 +510,9 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             f"closed form of the linear task at initialisation: B_noise = {_g(th.B_noise)} "
             f"(B_simple = {_g(th.B_simple)})"
         )
-    if not m:
+    if not m and not regression:
+        parts.append(f"not measured: the measurement covers the regression task, not {r['task']}")
+    elif not m:
         parts.append(
             f"not measured: `python -m analysis.noise_scale {_shown(res['source'].iloc[0])}` "
             "measures it"
@@ -529,10 +552,11 @@ def write_report(
     skip_bad: bool = False,
     n_boot: int = 1000,
     formats=figures.FORMATS,
+    by: str = "loss",
 ) -> Path:
     """Draw the figures and write report.md (default: <common dir of paths>/_analysis/report.md)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot), paths, out, formats)
+    return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot, by=by), paths, out, formats)
 
 
 def _shown(p) -> str:
