@@ -73,7 +73,9 @@ def compute(key: tuple) -> pd.DataFrame:
     """Per batch size: steps, lr_opt, lr_edge, loss_opt (analysis.theory.batch_theory)."""
     dim, decay, s, kind, budget, mom, nest, B = key
     per = {"samples": budget} if kind == "samples" else {"steps": budget}
-    lam_D = theory.spectrum(dim, decay)
+    from tasks.regression import spectrum  # the pinned task's one definition
+
+    lam_D = spectrum(dim, decay)
     return theory.batch_theory(np.array(B), lam_D, s, momentum=mom, nesterov=nest, **per)
 
 

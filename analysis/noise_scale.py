@@ -53,10 +53,10 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
 
-import models
-from sweeps import engine, task
+from sweeps import engine
 from sweeps.config import to_config
 from sweeps.results import RESULTS, read_meta
+from tasks import regression, seed_keys
 
 # Underscored, like the curves: pandas.read_parquet(<run dir>) then still reads the results alone.
 NOISE_SCALE = "_noise_scale.json"
@@ -135,7 +135,7 @@ def _moments(apply, params, x_NxD, y_N, *, dense: bool, n: int, n_hess: int, chu
         return apply(unravel(p_P), x_NxD)
 
     def loss1(p_P, x_D, y):
-        return (f(p_P, x_D[None])[0] - y) ** 2
+        return (f(p_P, x_D[None])[0, 0] - y) ** 2
 
     g_NxP = jax.lax.map(lambda xy: jax.grad(loss1)(flat_P, *xy), (x_NxD, y_N), batch_size=chunk)
     G_P = g_NxP.mean(0)
@@ -167,8 +167,10 @@ def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
     """
     cfg = copy.deepcopy(cfg)
     cfg.sweep.budget.samples, cfg.sweep.budget.steps = None, steps
-    prog = engine.program(cfg, batch_size, engine.curve_steps(steps, 2), keep_params=True)
-    _, params = prog(np.asarray([lr], cfg.sweep.dtype), np.asarray(seeds, np.uint32))
+    prob = engine.build(cfg)
+    prog = engine.program(cfg, prob, batch_size, engine.curve_steps(steps, 2), keep_params=True)
+    lrs = np.asarray([lr], cfg.sweep.dtype)
+    _, params = prog(lrs, np.asarray(seeds, np.uint32), prob.task.data)
     return jax.tree.map(lambda a: a[:, 0], params)
 
 
@@ -192,6 +194,10 @@ def sweep_noise_scales(
 
 
 def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.DataFrame:
+    if cfg.task.name != "regression":
+        raise ValueError(
+            f"the noise-scale measurement covers the regression task, not task={cfg.task.name}"
+        )
     B = int(batch_size or res["batch_size"].min())
     at_B = res[res["batch_size"] == B]
     if at_B.empty:
@@ -200,19 +206,19 @@ def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.
         lr = float(at_B.groupby("lr")["final_eval_loss"].mean().idxmin())
     steps = int(at_B["steps"].iloc[0])
     t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
-    lam = task.spectrum(t.dim, t.spectrum_decay)
-    model = models.build(cfg.model)
+    lam = regression.spectrum(t.dim, t.spectrum_decay)
+    model = engine.build(cfg).model
     seed_S = np.arange(seeds or cfg.sweep.seeds)
     end_S = lane_params(cfg, B, lr, seed_S, steps) if t.n_train is None else None
     rows = []
     for s, seed in enumerate(seed_S):
-        k = engine.seed_keys(seed)
-        w_star_D = task.teacher(k.teacher, t.dim, dtype)
+        k = seed_keys(seed)
+        w_star_D = regression.teacher(k.teacher, t.dim, dtype)
         # examples for the measurement: a stream no run trains or evaluates on
-        x_NxD, y_N = task.sample(
+        x_NxD, y_N = regression.sample(
             jax.random.fold_in(k.eval, 1), n, jnp.asarray(lam, dtype), w_star_D, t.noise_std
         )
-        init = model.init(k.init, t.dim, dtype)
+        init = model.init(k.init, dtype)
         end = None if end_S is None else jax.tree.map(lambda a, s=s: a[s], end_S)
         for point, params, step in (("init", init, 0), ("end", end, steps)):
             if params is None:

@@ -472,7 +472,7 @@ def _critical(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[
 def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
     from analysis.noise_scale import NOISE_SCALE, linear_noise_scale_init
-    from analysis.theory import spectrum
+    from tasks.regression import spectrum
 
     parts = []
     f = fits[fits["law"] == "saturating"] if len(fits) else fits

@@ -73,15 +73,6 @@ import scipy.linalg
 from scipy.optimize import brentq, minimize_scalar
 
 
-def spectrum(dim: int, decay: float) -> np.ndarray:
-    """The pinned task's feature variances lam_i ~ i^-decay with sum(lam) = dim (design notes).
-
-    Restated here from the contract so that the analysis needs no engine code to evaluate it.
-    """
-    lam = np.arange(1, dim + 1, dtype=np.float64) ** -float(decay)
-    return lam * (dim / lam.sum())
-
-
 def transition(eta: float, B: float, lam_D: np.ndarray, noise_std: float):
     """(A_DxD, c_D) of the mean-square recursion m_{t+1} = A m_t + c."""
     lam_D = np.asarray(lam_D, np.float64)
@@ -310,6 +301,8 @@ def sweep_theory(cfg, lrs=None):
     Returns (per_B, per_lane) DataFrames (per_lane is None without lrs). Online data only.
     """
     import pandas as pd
+
+    from tasks.regression import spectrum
 
     t, o, b = cfg.task, cfg.optimizer, cfg.sweep.budget
     sgd = ("sgd", "momentum", "nesterov")

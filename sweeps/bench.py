@@ -38,9 +38,11 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-import models
-from sweeps import engine, task
+import tasks
+from sweeps import engine
 from sweeps.config import Config, register, to_config, validate
+from tasks import regression
+from tasks.base import mse
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 WORKLOADS = {
@@ -87,13 +89,10 @@ def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
 
 
 def matmul_params(cfg: Config) -> tuple[int, int]:
-    """(weights of the matmuls, all parameters) of the model."""
-    D, m = cfg.task.dim, cfg.model
-    if m.name == "linear":
-        return D, D
-    W = m.width
-    P = D * W + (m.depth - 1) * W * W + W
-    return P, P + m.depth * W + 1
+    """(weights of the matmuls, all parameters) of the model, from the model's own count."""
+    n = engine.build(cfg).model.n_params
+    biases = 0 if cfg.model.name == "linear" else cfg.model.depth * cfg.model.width + 1
+    return n - biases, n
 
 
 def step_flops(cfg: Config, B: int) -> float:
@@ -131,12 +130,13 @@ def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
     return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
 
 
-def place(lrs: np.ndarray, seeds: np.ndarray):
+def place(lrs: np.ndarray, seeds: np.ndarray, data: dict):
     """Inputs of a program as `sweeps.sweep` places them: lrs sharded over every local device."""
     mesh = Mesh(np.array(jax.devices()), ("lanes",))
     return (
         jax.device_put(lrs, NamedSharding(mesh, PartitionSpec("lanes"))),
         jax.device_put(seeds, NamedSharding(mesh, PartitionSpec())),
+        jax.device_put(data, NamedSharding(mesh, PartitionSpec())),
     )
 
 
@@ -148,9 +148,10 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
     utilisation should compare like with like.
     """
     lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
-    args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32))
+    prob = engine.build(cfg)
+    args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32), prob.task.data)
     t0 = time.perf_counter()
-    compiled = engine.program(cfg, B, points).lower(*args).compile()
+    compiled = engine.program(cfg, prob, B, points).lower(*args).compile()
     out = dict(compile_s=time.perf_counter() - t0, hlo=compiled.as_text())
     before, runs = matmul_peak(reps=3), []
     while not runs or (len(runs) < 3 and sum(runs) < 2.0):
@@ -161,7 +162,7 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
     if warm:
         jax.clear_caches()  # the next compile can only come from the persistent cache
         t0 = time.perf_counter()
-        engine.program(cfg, B, points).lower(*args).compile()
+        engine.program(cfg, prob, B, points).lower(*args).compile()
         out["compile_warm_s"] = time.perf_counter() - t0
     return out
 
@@ -187,7 +188,9 @@ def lane_matmuls(cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
     lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
     seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
     points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
-    return spanning(engine.program(cfg, B, points).lower(lrs, seeds).compile().as_text(), cfg, B)
+    prob = engine.build(cfg)
+    prog = engine.program(cfg, prob, B, points).lower(lrs, seeds, prob.task.data)
+    return spanning(prog.compile().as_text(), cfg, B)
 
 
 def spanning(hlo: str, cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
@@ -210,31 +213,32 @@ def spanning(hlo: str, cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]
 def loop_fns(cfg: Config, B: int):
     """A user's training script without vmap: jitted (init, step, eval) of ONE (lr, seed) run."""
     t, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
-    model = models.build(cfg.model)
-    lam_D = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), dtype)
+    model = engine.build(cfg).model
+    lam_D = jnp.asarray(regression.spectrum(t.dim, t.spectrum_decay), dtype)
     # inject_hyperparams keeps lr in the optimizer state, so a new lr needs no new step.
     tx = engine.optimizer(cfg, B, jnp.zeros((), dtype))
 
     def init(lr, seed):
-        k = engine.seed_keys(seed)
-        w_star_D = task.teacher(k.teacher, t.dim, dtype)
-        params = model.init(k.init, t.dim, dtype)
+        k = tasks.seed_keys(seed)
+        w_star_D = regression.teacher(k.teacher, t.dim, dtype)
+        params = model.init(k.init, dtype)
         opt = engine.optimizer(cfg, B, lr).init(params)
-        held_out = task.sample(k.eval, t.n_eval, lam_D, w_star_D, t.noise_std)
+        held_out = regression.sample(k.eval, t.n_eval, lam_D, w_star_D, t.noise_std)
         return params, opt, (k.data, w_star_D, held_out)
 
     def step(params, opt, data, i):
         k_data, w_star_D, _ = data
-        x_BxD, y_B = task.sample(jax.random.fold_in(k_data, i), B, lam_D, w_star_D, t.noise_std)
-        loss, g = jax.value_and_grad(lambda p: task.mse(model.apply(p, x_BxD), y_B))(params)
+        key = jax.random.fold_in(k_data, i)
+        x_BxD, y_B = regression.sample(key, B, lam_D, w_star_D, t.noise_std)
+        loss, g = jax.value_and_grad(lambda p: mse(model.apply(p, x_BxD), y_B))(params)
         updates, opt = tx.update(g, opt, params)
         return jax.tree.map(jnp.add, params, updates), opt, loss
 
     def evaluate(params, data):
         _, w_star_D, (xe_NxD, ye_N) = data
         if model.linear:
-            return task.population_loss(params, w_star_D, lam_D, t.noise_std)
-        return task.mse(model.apply(params, xe_NxD), ye_N)
+            return regression.population_loss(params, w_star_D, lam_D, t.noise_std)
+        return mse(model.apply(params, xe_NxD), ye_N)
 
     return jax.jit(init), jax.jit(step), jax.jit(evaluate)
 

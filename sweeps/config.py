@@ -5,13 +5,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-MODELS = ("linear", "mlp")
+TASKS = ("regression", "mnist1d", "digits", "file")
+TASK_KINDS = ("regression", "classification")
+MODELS = ("linear", "mlp", "cnn", "custom")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 OPTIMIZERS = (
     "sgd",
@@ -33,7 +39,9 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class TaskConfig:
+class RegressionTask:
+    """The pinned synthetic linear-regression task (see the design notes)."""
+
     name: str = "regression"
     dim: int = 64
     noise_std: float = 0.5
@@ -43,11 +51,59 @@ class TaskConfig:
 
 
 @dataclass
+class Mnist1dTask:
+    """MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package."""
+
+    name: str = "mnist1d"
+    n_train: int = 4000
+    n_eval: int = 1000
+    data_seed: int = 0  # the dataset is a fixed function of this, whatever the sweep's seeds
+
+
+@dataclass
+class DigitsTask:
+    """scikit-learn's bundled 8x8 digits, 1797 images."""
+
+    name: str = "digits"
+    test_fraction: float = 0.2
+    data_seed: int = 0  # the held-out split
+    standardize: bool = True
+
+
+@dataclass
+class FileTask:
+    """The user's own data: .npz (arrays x, y), .csv or .parquet (a target column)."""
+
+    name: str = "file"
+    path: str = MISSING
+    kind: str = MISSING  # classification or regression
+    target: str | None = None  # the target column (csv, parquet)
+    features: list[str] | None = None  # feature columns; None: every other numeric column
+    test_fraction: float = 0.2
+    test_path: str | None = None  # a held-out file of the same layout instead of a split
+    data_seed: int = 0  # the held-out split
+    standardize: bool = True  # features (and regression targets) by the training split's stats
+
+
+TASK_SCHEMAS = {
+    "regression": RegressionTask,
+    "mnist1d": Mnist1dTask,
+    "digits": DigitsTask,
+    "file": FileTask,
+}
+TaskConfig = RegressionTask | Mnist1dTask | DigitsTask | FileTask
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
-    width: int = 64
-    depth: int = 2  # hidden layers
-    activation: str = "relu"
+    width: int = 64  # mlp
+    depth: int = 2  # hidden layers (mlp), convolutions (cnn)
+    activation: str = "relu"  # mlp, cnn
+    channels: int = 16  # cnn
+    kernel: int = 5  # cnn
+    target: str | None = None  # custom: dotted path of a flax.linen.Module class
+    kwargs: dict[str, Any] = field(default_factory=dict)  # custom: Class(n_out=..., **kwargs)
 
 
 @dataclass
@@ -100,7 +156,7 @@ class SweepConfig:
 
 @dataclass
 class Config:
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: Any = field(default_factory=RegressionTask)  # one of TASK_SCHEMAS, chosen by name
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
@@ -111,7 +167,16 @@ class Config:
 
 
 def register() -> None:
-    ConfigStore.instance().store(name="schema", node=Config)
+    cs = ConfigStore.instance()
+    # The task node starts empty: each conf/task/<name>.yaml brings its own schema.
+    cs.store(name="schema", node=Config(task=MISSING))
+    for name, schema in TASK_SCHEMAS.items():
+        cs.store(group="task", name=f"{name}_schema", node=schema)
+
+
+def user_cache_dir() -> Path:
+    """lrscale's folder in the user's cache directory."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lrscale"
 
 
 def to_config(dcfg) -> Config:
@@ -121,9 +186,13 @@ def to_config(dcfg) -> Config:
     more into a fresh schema, which names any key it does not declare.
     """
     try:
-        plain = OmegaConf.to_container(dcfg) if OmegaConf.is_config(dcfg) else dcfg
-        tree = OmegaConf.merge(OmegaConf.structured(Config), plain)
-        return OmegaConf.to_object(tree)
+        plain = OmegaConf.to_container(dcfg) if OmegaConf.is_config(dcfg) else dict(dcfg)
+        task = plain.get("task") or {}
+        name = task.get("name", "regression") if isinstance(task, dict) else None
+        if name not in TASK_SCHEMAS:
+            raise ConfigError(f"task.name must be one of {', '.join(TASKS)} (got {name!r})")
+        base = OmegaConf.structured(Config(task=TASK_SCHEMAS[name]()))
+        return OmegaConf.to_object(OmegaConf.merge(base, plain))
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "config"
         raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
@@ -138,17 +207,50 @@ def _one_of(key: str, value, options) -> None:
     _check(value in options, key, "one of " + ", ".join(map(str, options)), value)
 
 
+def _validate_task(t, max_batch: int) -> None:
+    if t.name == "regression":
+        _check(t.dim > 0, "task.dim", "> 0", t.dim)
+        _check(t.noise_std >= 0, "task.noise_std", ">= 0", t.noise_std)
+        _check(t.spectrum_decay >= 0, "task.spectrum_decay", ">= 0", t.spectrum_decay)
+        _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
+        if t.n_train is not None:
+            _check(
+                t.n_train >= max_batch,
+                "task.n_train",
+                f"null (online data) or >= the largest batch size {max_batch}",
+                t.n_train,
+            )
+        return
+    if t.name == "mnist1d":
+        _check(
+            t.n_train >= max_batch,
+            "task.n_train",
+            f">= the largest batch size {max_batch}",
+            t.n_train,
+        )
+        _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
+        return
+    if t.name == "file":
+        _one_of("task.kind", t.kind, TASK_KINDS)
+        _check(bool(t.path), "task.path", "a file path", t.path)
+        if t.features is not None:
+            _check(len(t.features) > 0, "task.features", "null or a non-empty list", t.features)
+    _check(0 < t.test_fraction < 1, "task.test_fraction", "in (0, 1)", t.test_fraction)
+
+
 def validate(cfg: Config) -> Config:
     """Raise ConfigError on the first value that is out of range; return cfg unchanged."""
     t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
-    _check(t.dim > 0, "task.dim", "> 0", t.dim)
-    _check(t.noise_std >= 0, "task.noise_std", ">= 0", t.noise_std)
-    _check(t.spectrum_decay >= 0, "task.spectrum_decay", ">= 0", t.spectrum_decay)
-    _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
+    for key, value in _floats(cfg):
+        _check(math.isfinite(value), key, "a finite number", value)
     _one_of("model.name", m.name, MODELS)
     _one_of("model.activation", m.activation, ACTIVATIONS)
     _check(m.width > 0, "model.width", "> 0", m.width)
     _check(m.depth >= 1, "model.depth", ">= 1", m.depth)
+    _check(m.channels > 0, "model.channels", "> 0", m.channels)
+    _check(m.kernel > 0, "model.kernel", "> 0", m.kernel)
+    if m.name == "custom":
+        _check(bool(m.target), "model.target", "a dotted path (model=custom)", m.target)
     _one_of("optimizer.name", o.name, OPTIMIZERS)
     _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
@@ -187,14 +289,32 @@ def validate(cfg: Config) -> Config:
         )
     else:
         _check(b.steps >= 1, "sweep.budget.steps", ">= 1", b.steps)
-    if t.n_train is not None:
-        _check(
-            t.n_train >= max(bs),
-            "task.n_train",
-            f"null (online data) or >= the largest batch size {max(bs)}",
-            t.n_train,
-        )
+    _validate_task(t, max(bs))
     return cfg
+
+
+def _floats(node, prefix: str = ""):
+    """(dotted key, value) of every float of a config tree."""
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _floats(v, f"{prefix}{f.name}.")
+        elif isinstance(v, float):
+            yield f"{prefix}{f.name}", v
+
+
+def file_digest(path: str | None) -> str | None:
+    """sha256 of a file's bytes (first 16 hex digits); None when it cannot be read."""
+    if not path:
+        return None
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()[:16]
 
 
 def settings(cfg: Config) -> dict:
@@ -202,8 +322,13 @@ def settings(cfg: Config) -> dict:
     out = {"model": cfg.model.name, "optimizer": cfg.optimizer.name, "task": cfg.task.name}
     for group in ("task", "model", "optimizer"):
         for k, v in dataclasses.asdict(getattr(cfg, group)).items():
-            if k != "name":
-                out[f"{group}_{k}"] = v
+            if k == "name":
+                continue
+            # Lists and mappings as JSON text: a table column holds scalars.
+            out[f"{group}_{k}"] = json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
+    for key in ("path", "test_path"):
+        if getattr(cfg.task, key, None):
+            out[f"task_{key}_sha256"] = file_digest(getattr(cfg.task, key))
     s = cfg.sweep
     out.update(
         budget_kind=s.budget.kind,

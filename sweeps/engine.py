@@ -4,7 +4,8 @@ Layout of a program: `vmap` over seeds (outer) of `vmap` over learning rates (in
 a `lax.scan` over curve segments with a `fori_loop` over the steps inside each. The minibatch and
 the initial parameters depend on the seed alone, so under the inner vmap they stay unbatched:
 every learning rate of a seed sees the same data, and the lane axis of the linear model becomes
-a matrix product X_BxD @ W_DxL rather than L matrix-vector products.
+a matrix product X_BxD @ W_DxL rather than L matrix-vector products. The engine knows a task
+only through `tasks.Task` (data, loss, metrics) and a model only through init/apply.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import optax
 
 import models
-from sweeps import task
+import tasks
 from sweeps.config import Config
 
 
@@ -27,10 +28,12 @@ class Lanes(NamedTuple):
 
     final_train_loss: jax.Array
     final_eval_loss: jax.Array
+    final_eval_accuracy: jax.Array  # 0 where the task has no accuracy, or the lane diverged
     diverged: jax.Array
     diverged_step: jax.Array  # -1 where the lane never diverged
     curve_train: jax.Array  # (S, L, P): mean minibatch loss over the segment ending at each point
     curve_eval: jax.Array  # (S, L, P)
+    curve_accuracy: jax.Array  # (S, L, P)
 
 
 def lr_grid(cfg: Config) -> np.ndarray:
@@ -77,105 +80,124 @@ def optimizer(cfg: Config, batch_size: int, lr: jax.Array) -> optax.GradientTran
     return optax.inject_hyperparams(lambda learning_rate: make(learning_rate))(learning_rate=lr)
 
 
-class Keys(NamedTuple):
-    teacher: jax.Array
-    init: jax.Array
-    data: jax.Array  # minibatch t of the online stream uses fold_in(data, t)
-    eval: jax.Array
+class Problem(NamedTuple):
+    """The task and the model of a sweep, built once and shared by its programs."""
+
+    task: tasks.Task
+    model: models.Model
 
 
-def seed_keys(seed) -> Keys:
-    """The random streams of one seed, shared by every learning rate of that seed."""
-    return Keys(*jax.random.split(jax.random.key(seed), 4))
+def build(cfg: Config) -> Problem:
+    """Load and check the task's data and the model; ConfigError names the key or file at fault."""
+    task = tasks.build(cfg)
+    return Problem(task, models.build(cfg.model, task))
 
 
 def _tree_where(c, new, old):
     return jax.tree.map(lambda n, o: jnp.where(c, n, o), new, old)
 
 
-def train_lane(cfg: Config, batch_size: int, points: np.ndarray, lr, seed, keep_params=False):
-    """Train one lane; vmapped over (seed, lr) by `program`. Lanes, or (Lanes, final params)."""
-    t_cfg, dtype = cfg.task, jnp.dtype(cfg.sweep.dtype)
-    model = models.build(cfg.model)
-    k_teacher, k_init, k_data, k_eval = seed_keys(seed)
-    lam_D = jnp.asarray(task.spectrum(t_cfg.dim, t_cfg.spectrum_decay), dtype)
-    w_star_D = task.teacher(k_teacher, t_cfg.dim, dtype)
-    noise = t_cfg.noise_std
+class Carry(NamedTuple):
+    params: object
+    opt: object
+    perm: jax.Array  # this epoch's order of the training set
+    div: jax.Array
+    div_step: jax.Array
+    acc: jax.Array  # sum of minibatch losses over the segment
 
-    if t_cfg.n_train is None:
+
+def train_lane(cfg: Config, prob: Problem, batch_size: int, points, data, lr, seed, keep_params):
+    """Train one lane; vmapped over (seed, lr) by `program`. Lanes, or (Lanes, final params)."""
+    task, model, dtype = prob.task, prob.model, jnp.dtype(cfg.sweep.dtype)
+    keys = tasks.seed_keys(seed)
+    d = task.seed_data(data, keys, dtype)
+    loss_of = tasks.LOSSES[task.loss]
+
+    if d.train is None:
 
         def batch(t, _):
-            return task.sample(jax.random.fold_in(k_data, t), batch_size, lam_D, w_star_D, noise)
+            return d.sample(jax.random.fold_in(keys.data, t), batch_size)
+
+        def reshuffle(t, perm):
+            return perm
 
     else:
-        x_NxD, y_N = task.sample(k_data, t_cfg.n_train, lam_D, w_star_D, noise)
-        per_epoch = t_cfg.n_train // batch_size
+        x_NxF, y_N = d.train
+        n_train = x_NxF.shape[0]
+        per_epoch = n_train // batch_size
 
         def batch(t, perm):
             idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_epoch) * batch_size, batch_size)
-            return x_NxD[idx], y_N[idx]
+            return x_NxF[idx], y_N[idx]
 
-    def reshuffle(t, perm):
-        if t_cfg.n_train is None:
-            return perm
-        key = jax.random.fold_in(k_data, t // per_epoch)
-        new_epoch = t % per_epoch == 0
-        return jax.lax.cond(
-            new_epoch, lambda: jax.random.permutation(key, t_cfg.n_train), lambda: perm
-        )
+        def reshuffle(t, perm):
+            key = jax.random.fold_in(keys.data, t // per_epoch)
+            new_epoch = t % per_epoch == 0
+            return jax.lax.cond(
+                new_epoch, lambda: jax.random.permutation(key, n_train), lambda: perm
+            )
 
-    if model.linear:
+    def evaluate(params):
+        """(eval loss, eval accuracy); accuracy is 0 where the task has none."""
+        if d.exact_loss is not None:
+            return d.exact_loss(params), jnp.zeros((), dtype)
+        xe, ye = d.eval
+        out = model.apply(params, xe)
+        acc = tasks.accuracy(out, ye) if task.kind == "classification" else 0.0
+        return loss_of(out, ye), jnp.asarray(acc, dtype)
 
-        def eval_loss(w_D):
-            return task.population_loss(w_D, w_star_D, lam_D, noise)
-
-    else:
-        xe_NxD, ye_N = task.sample(k_eval, t_cfg.n_eval, lam_D, w_star_D, noise)
-
-        def eval_loss(params):
-            return task.mse(model.apply(params, xe_NxD), ye_N)
-
-    def loss_fn(params, x_BxD, y_B):
-        return task.mse(model.apply(params, x_BxD), y_B)
+    def loss_fn(params, x_BxF, y_B):
+        return loss_of(model.apply(params, x_BxF), y_B)
 
     tx = optimizer(cfg, batch_size, lr)
-    params = model.init(k_init, t_cfg.dim, dtype)
-    loss0 = eval_loss(params)
+    params = model.init(keys.init, dtype)
+    loss0, acc0 = evaluate(params)
     limit = cfg.sweep.divergence_factor * loss0
 
-    def step(t, c):
-        params, opt, perm, div, div_step, acc = c
-        perm = reshuffle(t, perm)
-        loss, g = jax.value_and_grad(loss_fn)(params, *batch(t, perm))
+    def step(t, c: Carry) -> Carry:
+        perm = reshuffle(t, c.perm)
+        loss, g = jax.value_and_grad(loss_fn)(c.params, *batch(t, perm))
         bad = ~jnp.isfinite(loss) | (loss > limit)
-        div_step = jnp.where(bad & ~div, t, div_step)
-        div = div | bad
-        updates, new_opt = tx.update(g, opt, params)
+        div_step = jnp.where(bad & ~c.div, t, c.div_step)
+        div = c.div | bad
+        updates, new_opt = tx.update(g, c.opt, c.params)
         # A diverged lane freezes: its parameters stop moving, its neighbours are untouched.
-        params = _tree_where(div, params, optax.apply_updates(params, updates))
-        opt = _tree_where(div, opt, new_opt)
-        return params, opt, perm, div, div_step, acc + jnp.where(div, 0.0, loss)
+        params = _tree_where(div, c.params, optax.apply_updates(c.params, updates))
+        opt = _tree_where(div, c.opt, new_opt)
+        return Carry(params, opt, perm, div, div_step, c.acc + jnp.where(div, 0.0, loss))
 
-    def segment(c, bounds):
+    def segment(c: Carry, bounds):
         lo, hi = bounds
-        c = jax.lax.fori_loop(lo, hi, step, c[:-1] + (jnp.zeros((), dtype),))
-        train = c[-1] / jnp.maximum(hi - lo, 1).astype(dtype)
-        div = c[3]
+        c = jax.lax.fori_loop(lo, hi, step, c._replace(acc=jnp.zeros((), dtype)))
+        train = c.acc / jnp.maximum(hi - lo, 1).astype(dtype)
         inf = jnp.asarray(jnp.inf, dtype)
-        return c, (jnp.where(div, inf, train), jnp.where(div, inf, eval_loss(c[0])))
+        loss, acc = evaluate(c.params)
+        out = (jnp.where(c.div, inf, train), jnp.where(c.div, inf, loss), jnp.where(c.div, 0, acc))
+        return c, out
 
-    perm0 = jnp.arange(t_cfg.n_train or 1)
-    c0 = (params, tx.init(params), perm0, jnp.bool_(False), jnp.int32(-1), jnp.zeros((), dtype))
+    perm0 = jnp.arange(task.n_train or 1)
+    zero = jnp.zeros((), dtype)
+    c0 = Carry(params, tx.init(params), perm0, jnp.bool_(False), jnp.int32(-1), zero)
     bounds = (jnp.asarray(points[:-1], jnp.int32), jnp.asarray(points[1:], jnp.int32))
-    c, (train_P, eval_P) = jax.lax.scan(segment, c0, bounds)
-    div, div_step = c[3], c[4]
+    c, (train_P, eval_P, acc_P) = jax.lax.scan(segment, c0, bounds)
     train_P = jnp.concatenate([loss0[None], train_P])
     eval_P = jnp.concatenate([loss0[None], eval_P])
-    lanes = Lanes(train_P[-1], eval_P[-1], div, div_step, train_P, eval_P)
-    return (lanes, c[0]) if keep_params else lanes
+    acc_P = jnp.concatenate([acc0[None], acc_P])
+    lanes = Lanes(train_P[-1], eval_P[-1], acc_P[-1], c.div, c.div_step, train_P, eval_P, acc_P)
+    return (lanes, c.params) if keep_params else lanes
 
 
-def program(cfg: Config, batch_size: int, points: np.ndarray, keep_params: bool = False):
-    """The jitted (lrs_L, seeds_S) -> Lanes program of one batch size (and the final params)."""
-    lane = functools.partial(train_lane, cfg, batch_size, points, keep_params=keep_params)
-    return jax.jit(jax.vmap(jax.vmap(lane, in_axes=(0, None)), in_axes=(None, 0)))
+def program(cfg: Config, prob: Problem, batch_size: int, points, keep_params: bool = False):
+    """The jitted (lrs_L, seeds_S, data) -> Lanes program of one batch size (+ final params).
+
+    `data` is the task's arrays, placed on the device once and shared by every lane.
+    """
+    lane = functools.partial(train_lane, cfg, prob, batch_size, points)
+
+    def lanes(lrs_L, seeds_S, data):
+        def one(lr, seed):
+            return lane(data, lr, seed, keep_params)
+
+        return jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0))(lrs_L, seeds_S)
+
+    return jax.jit(lanes)

@@ -37,6 +37,9 @@ RESULT_COLUMNS = {
     "diverged": "bool",
     "diverged_step": "Int64",  # null unless diverged
 }
+# Written since the real-data tasks: the loss's name, the task's kind and accuracy (null where
+# the task has none, 0 for diverged lanes). Tables of the regression task written before lack them.
+METRIC_COLUMNS = {"loss": "string", "task_kind": "string", "final_eval_accuracy": "Float64"}
 CURVE_COLUMNS = {
     "sweep_id": "string",
     "model": "string",
@@ -50,6 +53,7 @@ CURVE_COLUMNS = {
     "train_loss": "float64",  # mean minibatch loss since the previous point (+inf once diverged)
     "eval_loss": "float64",  # population MSE (linear) or held-out MSE (MLP) at this step
 }
+CURVE_METRIC_COLUMNS = {"eval_accuracy": "Float64"}  # like final_eval_accuracy
 
 
 def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:

@@ -32,7 +32,7 @@ def main(dcfg: DictConfig) -> None:
 
     try:
         df = run_sweep(cfg, out_dir)
-    except (ResumeError, OutputError) as e:
+    except (ConfigError, ResumeError, OutputError) as e:
         fail(str(e), out_dir)
     except Interrupted as e:
         again = [*hc.overrides.task, f"hydra.run.dir={out_dir}"]

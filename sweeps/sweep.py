@@ -64,7 +64,9 @@ def run_metadata(cfg: Config) -> dict:
     }
 
 
-def lane_rows(cfg: Config, batch_size: int, lrs: np.ndarray, out: engine.Lanes) -> pd.DataFrame:
+def lane_rows(
+    cfg: Config, task, batch_size: int, lrs: np.ndarray, out: engine.Lanes
+) -> pd.DataFrame:
     """One row per (seed, lr) lane of one batch size; diverged lanes carry +inf losses."""
     seeds = np.arange(cfg.sweep.seeds)
     S, L = len(seeds), len(lrs)
@@ -74,6 +76,7 @@ def lane_rows(cfg: Config, batch_size: int, lrs: np.ndarray, out: engine.Lanes) 
         {
             "sweep_id": sweep_id(cfg),
             **settings(cfg),
+            **task.columns,
             "batch_size": batch_size,
             "lr": np.tile(lrs, S),
             "lr_index": np.tile(np.arange(L), S),
@@ -82,6 +85,7 @@ def lane_rows(cfg: Config, batch_size: int, lrs: np.ndarray, out: engine.Lanes) 
             "samples": steps * batch_size,
             "final_train_loss": np.asarray(out.final_train_loss, np.float64).reshape(-1),
             "final_eval_loss": np.asarray(out.final_eval_loss, np.float64).reshape(-1),
+            "final_eval_accuracy": _accuracy(task, out.final_eval_accuracy),
             "diverged": div,
             "diverged_step": pd.array(
                 np.where(div, np.asarray(out.diverged_step).reshape(-1), 0), dtype="Int64"
@@ -93,17 +97,27 @@ def lane_rows(cfg: Config, batch_size: int, lrs: np.ndarray, out: engine.Lanes) 
     # NaN must never reach a table.
     for c in ("final_train_loss", "final_eval_loss"):
         df[c] = df[c].fillna(np.inf)
-    return df.astype({"task_n_train": "Int64", "sweep_id": "string"})
+    nullable = [c for c in ("task_n_train", "train_size", "eval_size") if c in df]
+    return df.astype({**dict.fromkeys(nullable, "Int64"), "sweep_id": "string"})
 
 
-def curve_rows(rows: pd.DataFrame, points: np.ndarray, out: engine.Lanes) -> pd.DataFrame:
+def _accuracy(task, acc) -> pd.array:
+    """Accuracy as a nullable column: null where the task has none (regression), never NaN."""
+    a = np.asarray(acc, np.float64).reshape(-1)
+    if task.kind != "classification":
+        return pd.array([pd.NA] * len(a), dtype="Float64")
+    return pd.array(np.nan_to_num(a, nan=0.0), dtype="Float64")
+
+
+def curve_rows(rows: pd.DataFrame, task, points: np.ndarray, out: engine.Lanes) -> pd.DataFrame:
     """Long table of the loss curves: one row per lane and curve point."""
     P = len(points)
-    keys = rows[list(results.CURVE_COLUMNS)[:8]]
+    keys = rows[[c for c in results.CURVE_COLUMNS if c in rows]]
     df = keys.loc[keys.index.repeat(P)].reset_index(drop=True)
     df["step"] = np.tile(points, len(rows))
     df["train_loss"] = np.asarray(out.curve_train, np.float64).reshape(-1)
     df["eval_loss"] = np.asarray(out.curve_eval, np.float64).reshape(-1)
+    df["eval_accuracy"] = _accuracy(task, out.curve_accuracy)
     return df.fillna({"train_loss": np.inf, "eval_loss": np.inf})
 
 
@@ -201,20 +215,18 @@ def cache_dir() -> Path:
     return Path(base) / "lrscale" / "jax"
 
 
-def lane_bytes(cfg: Config, batch_size: int, points: int) -> int:
+def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) -> int:
     """A generous estimate of the device memory one lane needs while it trains."""
-    D, m = cfg.task.dim, cfg.model
-    if m.name == "linear":
-        n_params, act = D, 2 * batch_size
-    else:
-        W = m.width
-        n_params = D * W + (m.depth - 1) * W * W + (m.depth + 1) * W + 1
-        # Activations of the minibatch (forward and backward) and of the held-out set.
-        act = 3 * W * m.depth * batch_size + W * m.depth * cfg.task.n_eval
+    m = prob.model
+    # Activations of the minibatch (forward and backward) and of the held-out set.
+    act = 3 * m.activations * batch_size + m.activations * (prob.task.columns["eval_size"] or 0)
     # Copies of the parameters in the optimizer state (two moments at most).
     state = {"sgd": int(cfg.optimizer.momentum > 0), "signsgd": 0}.get(cfg.optimizer.name, 2)
-    # params, grads, updates, the frozen copy and the new params, plus optimizer state
-    return jnp.dtype(cfg.sweep.dtype).itemsize * (n_params * (5 + state) + act + 2 * points)
+    # params, grads, updates, the frozen copy and the new params, plus optimizer state; the
+    # minibatch itself (B x F inputs) and this seed's shuffled order of the training set
+    inputs = batch_size * (prob.task.n_features + 1) + (prob.task.n_train or 0)
+    size = m.n_params * (5 + state) + act + inputs + 2 * points
+    return jnp.dtype(cfg.sweep.dtype).itemsize * size
 
 
 def memory_budget(cfg: Config) -> float:
@@ -227,40 +239,42 @@ def memory_budget(cfg: Config) -> float:
     return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def lr_chunk(cfg: Config, batch_size: int, points: int, n_devices: int) -> int:
+def lr_chunk(cfg: Config, prob, batch_size: int, points: int, n_devices: int) -> int:
     """Learning rates per call: as many as fit the memory budget, a multiple of the devices."""
-    per_lr = lane_bytes(cfg, batch_size, points) * cfg.sweep.seeds
+    per_lr = lane_bytes(cfg, prob, batch_size, points) * cfg.sweep.seeds
     fit = int(memory_budget(cfg) * n_devices // per_lr)
     n = -(-cfg.sweep.lr.num // n_devices) * n_devices
     return max(n_devices, min(n, fit // n_devices * n_devices))
 
 
-def train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig=None):
+def train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig=None, prob=None):
     """All lanes of one batch size: (Lanes as numpy, compile seconds, run seconds).
 
     The lr axis is sharded over every local device and cut into equal chunks that fit the
     memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
     """
     with jax.enable_x64(cfg.sweep.dtype == "float64"):
-        return _train_batch_size(cfg, batch_size, lrs, points, sig)
+        prob = prob or engine.build(cfg)
+        return _train_batch_size(cfg, prob, batch_size, lrs, points, sig)
 
 
-def _train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig):
+def _train_batch_size(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, sig):
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("lanes",))
-    chunk = lr_chunk(cfg, batch_size, len(points), len(devices))
+    chunk = lr_chunk(cfg, prob, batch_size, len(points), len(devices))
     n = -(-len(lrs) // chunk) * chunk
     lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
-    seeds = jax.device_put(
-        np.arange(cfg.sweep.seeds, dtype=np.uint32), NamedSharding(mesh, PartitionSpec())
-    )
+    everywhere = NamedSharding(mesh, PartitionSpec())
+    seeds = jax.device_put(np.arange(cfg.sweep.seeds, dtype=np.uint32), everywhere)
+    data = jax.device_put(prob.task.data, everywhere)  # once, for every chunk and lane
     shard = NamedSharding(mesh, PartitionSpec("lanes"))
     chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
     t0 = time.perf_counter()
-    compiled = engine.program(cfg, batch_size, points).lower(chunks[0], seeds).compile()
+    prog = engine.program(cfg, prob, batch_size, points)
+    compiled = prog.lower(chunks[0], seeds, data).compile()
     t1 = time.perf_counter()
     wait = sig.wait if sig else jax.block_until_ready
-    outs = [jax.device_get(wait(compiled(c, seeds))) for c in chunks]
+    outs = [jax.device_get(wait(compiled(c, seeds, data))) for c in chunks]
     t2 = time.perf_counter()
     out = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : len(lrs)], *outs)
     return out, t1 - t0, t2 - t1
@@ -318,6 +332,8 @@ def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
     returned frame's attrs["timings"].
     """
     validate(cfg)
+    with jax.enable_x64(cfg.sweep.dtype == "float64"):
+        prob = engine.build(cfg)  # bad data or a bad model fail here, before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
@@ -339,9 +355,9 @@ def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
             steps = cfg.sweep.budget.steps_for(b)
             points = engine.curve_steps(steps, cfg.sweep.curve_points)
             bar.set_postfix_str(f"B={b} lanes={len(lrs) * cfg.sweep.seeds} steps={steps}")
-            out, compile_s, run_s = train_batch_size(cfg, b, lrs, points, sig)
-            rows[b] = lane_rows(cfg, b, lrs, out)
-            curves[b] = curve_rows(rows[b], points, out)
+            out, compile_s, run_s = train_batch_size(cfg, b, lrs, points, sig, prob)
+            rows[b] = lane_rows(cfg, prob.task, b, lrs, out)
+            curves[b] = curve_rows(rows[b], prob.task, points, out)
             meta["timings"].append({"batch_size": b, "compile_s": compile_s, "run_s": run_s})
             # Rewritten after every batch size so an interrupted sweep keeps what it finished.
             results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)

@@ -45,6 +45,15 @@ def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProc
     )
 
 
+def program(cfg: Config, batch_size: int, points, **kw):
+    """engine.program of cfg's own task and model, called as (lrs, seeds)."""
+    from sweeps import engine
+
+    prob = engine.build(cfg)
+    prog = engine.program(cfg, prob, batch_size, points, **kw)
+    return lambda lrs, seeds: prog(lrs, seeds, prob.task.data)
+
+
 @pytest.fixture
 def small():
     """A factory of small real configs: small(*extra_overrides) -> Config."""

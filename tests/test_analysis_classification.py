@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import compare, figures, figures_accuracy, optimum, plot, report, theory
+from analysis import compare, figures, figures_accuracy, optimum, plot, report
 from analysis.load import AnalysisError, load, load_curves
 from analysis.plot import analyse
 
@@ -204,12 +204,6 @@ def test_linear_sgd_on_mnist1d_gets_no_theory_and_answers_no_homework_question(c
     assert "No linear+SGD sweep of the regression task is among the results" in a
     assert "so the sweeps of mnist1d (linear+sgd on mnist1d) answer none of them" in md
     assert "## linear+sgd on mnist1d" in md and "### Fitted laws" in md
-
-
-def test_the_spectrum_is_the_contracts():
-    lam = theory.spectrum(16, 1.5)
-    assert lam.sum() == pytest.approx(16) and lam[0] / lam[3] == pytest.approx(4**1.5)
-    assert np.allclose(theory.spectrum(8, 0.0), 1.0)
 
 
 def test_analysis_tables_of_hand_built_frames_get_the_defaults():

@@ -21,8 +21,9 @@ def test_lanes_of_the_linear_model_are_one_matrix_product(small):
     assert any(sorted(s) == sorted((S, L, B)) for s, _ in found), found
     # No dot anywhere treats the lr axis as a batch of matrix-vector products.
     points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
-    hlo = engine.program(cfg, B, points).lower(engine.lr_grid(cfg), np.arange(S, dtype=np.uint32))
-    hlo = hlo.compile()
+    prob = engine.build(cfg)
+    lrs, seeds = engine.lr_grid(cfg), np.arange(S, dtype=np.uint32)
+    hlo = engine.program(cfg, prob, B, points).lower(lrs, seeds, prob.task.data).compile()
     assert all(n < 2 for _, n in bench.dots(hlo.as_text()))
 
 

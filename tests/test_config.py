@@ -16,9 +16,20 @@ GROUPS = {
 
 @pytest.mark.parametrize("model,optimizer,sweep", list(itertools.product(*GROUPS.values())))
 def test_every_combination_composes_and_validates(model, optimizer, sweep):
-    cfg = make_config(f"model={model}", f"optimizer={optimizer}", f"sweep={sweep}")
+    extra = ["model.target=tests.data.nets.TwoLayer"] if model == "custom" else []
+    cfg = make_config(f"model={model}", f"optimizer={optimizer}", f"sweep={sweep}", *extra)
     assert validate(cfg) is cfg
     assert (cfg.model.name, cfg.optimizer.name) == (model, optimizer)
+
+
+@pytest.mark.parametrize("task", sorted(p.stem for p in (CONF / "task").glob("*.yaml")))
+def test_every_task_composes_into_its_own_schema(task):
+    extra = ["task.path=x.csv", "task.kind=regression"] if task == "file" else []
+    cfg = make_config(f"task={task}", *extra)
+    assert validate(cfg) is cfg and cfg.task.name == task
+    assert type(cfg.task).__name__.lower().startswith(task)
+    with pytest.raises(ConfigError, match="task.dimm"):
+        to_config({"task": {"name": task, "dimm": 3}, "model": {"name": "linear"}})
 
 
 def test_sweep_id_ignores_batch_sizes_and_seeds_but_not_the_task():

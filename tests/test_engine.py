@@ -10,9 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps import engine, task
-from sweeps.results import CURVE_COLUMNS, CURVES, RESULT_COLUMNS, RESULTS, read_meta
+import tasks
+from sweeps import engine
+from sweeps.results import (
+    CURVE_COLUMNS,
+    CURVE_METRIC_COLUMNS,
+    CURVES,
+    RESULT_COLUMNS,
+    RESULTS,
+    read_meta,
+)
 from sweeps.sweep import run_sweep
+from tasks import regression as task
+from tests.conftest import program
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +43,16 @@ def test_smoke_sweep_tables(smoke):
         assert str(disk[col].dtype) == dtype, col
     assert {"model", "optimizer", "task", "budget_kind", "task_dim"} <= set(disk.columns)
     assert disk[["batch_size", "lr", "seed"]].drop_duplicates().shape[0] == len(disk)
-    assert not disk.select_dtypes("float").isna().to_numpy().any()
+    floats = disk.select_dtypes("float").drop(columns="final_eval_accuracy")
+    assert not floats.isna().to_numpy().any()
+    # Regression has no accuracy: null, in a nullable column (never NaN).
+    assert str(disk["final_eval_accuracy"].dtype) == "Float64"
+    assert disk["final_eval_accuracy"].isna().all() and (disk["loss"] == "mse").all()
     assert disk["diverged_step"].notna().equals(disk["diverged"])
     assert (disk["samples"] == disk["steps"] * disk["batch_size"]).all()
     assert (disk["steps"] == s.budget.samples // disk["batch_size"]).all()
     curves = pd.read_parquet(out / CURVES)
-    assert list(curves.columns) == list(CURVE_COLUMNS)
+    assert list(curves.columns) == [*CURVE_COLUMNS, *CURVE_METRIC_COLUMNS]
     assert not curves[["train_loss", "eval_loss"]].isna().to_numpy().any()
     n_points = curves.groupby(["batch_size", "lr", "seed"]).size()
     assert n_points.max() <= s.curve_points and n_points.min() >= 2
@@ -52,10 +66,11 @@ def test_smoke_sweep_tables(smoke):
 
 def test_every_lane_of_a_batch_size_compiles_once(small):
     cfg = small()
-    prog = engine.program(cfg, 4, engine.curve_steps(8, 4))
+    prob = engine.build(cfg)
+    prog = engine.program(cfg, prob, 4, engine.curve_steps(8, 4))
     lrs, seeds = engine.lr_grid(cfg), np.arange(2, dtype=np.uint32)
-    prog(lrs, seeds)
-    prog(lrs * 0.5, seeds + 7)
+    prog(lrs, seeds, prob.task.data)
+    prog(lrs * 0.5, seeds + 7, prob.task.data)
     assert prog._cache_size() == 1
 
 
@@ -64,7 +79,7 @@ def _linear(small, lrs, batch_size, steps, *extra):
     cfg = small("sweep.budget.samples=null", f"sweep.budget.steps={steps}", *extra)
     points = engine.curve_steps(steps, 8)
     seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
-    return cfg, engine.program(cfg, batch_size, points)(np.asarray(lrs), seeds)
+    return cfg, program(cfg, batch_size, points)(np.asarray(lrs), seeds)
 
 
 def test_one_sgd_step_is_the_closed_form_update(small):
@@ -73,7 +88,7 @@ def test_one_sgd_step_is_the_closed_form_update(small):
     t = cfg.task
     lam = task.spectrum(t.dim, t.spectrum_decay)
     for seed in range(cfg.sweep.seeds):
-        k = engine.seed_keys(seed)
+        k = tasks.seed_keys(seed)
         w_star = task.teacher(k.teacher, t.dim)
         batch = task.sample(
             jax.random.fold_in(k.data, 0), B, jnp.asarray(lam, "float32"), w_star, t.noise_std
@@ -125,7 +140,7 @@ def test_fixed_training_set_is_reshuffled_each_epoch(small, epochs_per_batch):
     t = cfg.task
     lam = task.spectrum(t.dim, t.spectrum_decay)
     for seed in range(cfg.sweep.seeds):
-        k = engine.seed_keys(seed)
+        k = tasks.seed_keys(seed)
         w_star = task.teacher(k.teacher, t.dim)
         x, y = task.sample(k.data, n, jnp.asarray(lam, "float32"), w_star, t.noise_std)
         x, y, w_star = (np.asarray(a, np.float64) for a in (x, y, w_star))

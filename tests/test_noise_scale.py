@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tasks
 from analysis.noise_scale import (
     lane_params,
     linear_noise_scale,
@@ -16,8 +17,9 @@ from analysis.noise_scale import (
     measure,
 )
 from models import linear, mlp
-from sweeps import engine, task
-from sweeps.task import spectrum
+from sweeps.config import ModelConfig
+from tasks import regression as task
+from tasks.regression import spectrum
 
 S = 0.5
 
@@ -34,7 +36,7 @@ def test_measurement_matches_closed_form(offset):
     w_star_D = rng.standard_normal(16) / 4
     w_D = w_star_D + offset * rng.standard_normal(16) / 4 if offset else np.zeros(16)
     x_NxD, y_N = task_batch(lam_D, w_star_D, 1 << 16, rng)
-    got = measure(linear().apply, jnp.asarray(w_D, jnp.float32), x_NxD, y_N)
+    got = measure(linear(8, 1, regression=True).apply, jnp.asarray(w_D, jnp.float32), x_NxD, y_N)
     want = linear_noise_scale(w_D, w_star_D, lam_D, S)
     for k in ("B_simple", "B_noise", "G2", "trS", "GHG", "trHS"):
         assert getattr(got, k) == pytest.approx(getattr(want, k), rel=0.07), k
@@ -64,16 +66,16 @@ def test_hvp_path_equals_dense_path():
     w_star_D = rng.standard_normal(8) / np.sqrt(8)
     x_NxD, y_N = task_batch(lam_D, w_star_D, 256, rng)
     w_D = jnp.asarray(rng.standard_normal(8) * 0.1, jnp.float32)
-    dense = measure(linear().apply, w_D, x_NxD, y_N)
-    hvp = measure(linear().apply, w_D, x_NxD, y_N, max_dense=0, n_hvp=256)
+    dense = measure(linear(8, 1, regression=True).apply, w_D, x_NxD, y_N)
+    hvp = measure(linear(8, 1, regression=True).apply, w_D, x_NxD, y_N, max_dense=0, n_hvp=256)
     np.testing.assert_allclose(np.array(hvp), np.array(dense), rtol=1e-4)
 
 
 def test_measure_takes_any_model():
     lam_D, rng = spectrum(8, 1.0), np.random.default_rng(4)
     x_NxD, y_N = task_batch(lam_D, rng.standard_normal(8) / np.sqrt(8), 256, rng)
-    model = mlp(8, 1, "tanh")
-    ns = measure(model.apply, model.init(jax.random.key(0), 8, jnp.float32), x_NxD, y_N)
+    model = mlp(ModelConfig(name="mlp", width=8, depth=1, activation="tanh"), 8, 1)
+    ns = measure(model.apply, model.init(jax.random.key(0), jnp.float32), x_NxD, y_N)
     assert all(np.isfinite(ns)) and ns.B_simple > 1 and ns.trS > 0 and ns.trHS > 0
 
 
@@ -95,7 +97,7 @@ def test_cli_on_a_linear_sweep(tmp_path):
     lam_D = spectrum(t.dim, t.spectrum_decay)
     end = lane_params(cfg, 4, best, [0, 1], int(res.steps.iloc[0]))
     for seed in (0, 1):
-        k = engine.seed_keys(seed)
+        k = tasks.seed_keys(seed)
         w_star_D = np.asarray(task.teacher(k.teacher, t.dim), np.float64)
         d = np.asarray(end[seed], np.float64) - w_star_D
         got = res[(res.lr == best) & (res.seed == seed)].final_eval_loss.item()

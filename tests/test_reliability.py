@@ -192,14 +192,15 @@ def test_divergence_rule_at_its_boundary(small, side):
     import jax
     import jax.numpy as jnp
 
-    from sweeps import task
+    import tasks
+    from tasks import regression as task
 
     cfg = small("sweep.seeds=8")
     t, B = cfg.task, 1
     lam = jnp.asarray(task.spectrum(t.dim, t.spectrum_decay), "float32")
     ratio = []
     for seed in range(8):
-        k = engine.seed_keys(seed)
+        k = tasks.seed_keys(seed)
         w_star = task.teacher(k.teacher, t.dim)
         _, y = task.sample(jax.random.fold_in(k.data, 0), B, lam, w_star, t.noise_std)
         loss0 = task.population_loss(jnp.zeros(t.dim), w_star, lam, t.noise_std)

@@ -15,7 +15,7 @@ from analysis.load import load_curves
 from analysis.noise_scale import NOISE_SCALE
 from analysis.plot import analyse
 from analysis.theory import divergence_edge, optimal_lr
-from sweeps.task import spectrum
+from tasks.regression import spectrum
 
 _spec = importlib.util.spec_from_file_location(
     "analysis_synth", Path(__file__).parent / "data" / "analysis" / "synth.py"

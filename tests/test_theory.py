@@ -11,7 +11,7 @@ from analysis.theory import (
     spectral_radius,
     sweep_theory,
 )
-from sweeps.task import spectrum
+from tasks.regression import spectrum
 
 S = 0.5  # noise_std of the default task
 
@@ -176,7 +176,7 @@ def test_momentum_limits():
 def engine_sweep():
     """The real engine on a small linear + SGD sweep with many seeds: (cfg, lrs, {B: Lanes})."""
     from sweeps import engine
-    from tests.conftest import make_config
+    from tests.conftest import make_config, program
 
     cfg = make_config(
         "sweep=smoke",
@@ -192,7 +192,7 @@ def engine_sweep():
     out = {}
     for B in (1, 16):  # compiling dominates: two batch sizes
         points = engine.curve_steps(1024 // B, 8)
-        out[B] = (points, engine.program(cfg, B, points)(lrs, seeds))
+        out[B] = (points, program(cfg, B, points)(lrs, seeds))
     return cfg, lrs, out
 
 
@@ -254,7 +254,7 @@ def test_sweep_theory_of_a_config():
 def test_engine_momentum_matches_theory():
     name = "momentum"  # heavy ball; Nesterov is checked against Monte Carlo above
     from sweeps import engine
-    from tests.conftest import make_config
+    from tests.conftest import make_config, program
 
     cfg = make_config(
         f"optimizer={name}", "sweep=smoke", "task.dim=8", "progress=false", "sweep.seeds=256"
@@ -266,7 +266,7 @@ def test_engine_momentum_matches_theory():
     lrs = np.array([0.05, 0.2, 0.5]) * edge
     points = engine.curve_steps(T, 4)
     seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
-    L_RxL = np.asarray(engine.program(cfg, B, points)(lrs, seeds).final_eval_loss, np.float64)
+    L_RxL = np.asarray(program(cfg, B, points)(lrs, seeds).final_eval_loss, np.float64)
     th = expected_loss(lrs, B, T, lam_D, t.noise_std, momentum=beta, nesterov=name == "nesterov")
     se = L_RxL.std(0, ddof=1) / np.sqrt(len(seeds))
     assert np.all(np.abs(L_RxL.mean(0) - th) < 4 * se), (L_RxL.mean(0) - th) / se

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasks.base import SeedData, Task
+
 
 def spectrum(dim: int, decay: float) -> np.ndarray:
     """Eigenvalues lam_i ~ i^-decay of the feature covariance, scaled so that sum(lam) = dim."""
@@ -30,11 +32,50 @@ def sample(key: jax.Array, n: int, lam_D: jax.Array, w_star_D: jax.Array, noise_
     return x_NxD, y_N
 
 
-def mse(pred_N: jax.Array, y_N: jax.Array) -> jax.Array:
-    return jnp.mean((pred_N - y_N) ** 2)
-
-
 def population_loss(w_D: jax.Array, w_star_D: jax.Array, lam_D: jax.Array, noise_std: float):
     """Exact population MSE of the linear model f(x) = w.x: (w - w*)^T diag(lam) (w - w*) + s^2."""
     d_D = w_D - w_star_D
     return jnp.sum(lam_D * d_D * d_D) + noise_std**2
+
+
+def build(cfg) -> Task:
+    """The pinned task; the linear model's eval loss is the exact population MSE."""
+    t = cfg.task
+    lam = spectrum(t.dim, t.spectrum_decay)
+    exact = cfg.model.name == "linear"  # its parameters are the weight vector w itself
+
+    def seed_data(data, keys, dtype):
+        lam_D = jnp.asarray(lam, dtype)
+        w_star_D = teacher(keys.teacher, t.dim, dtype)
+
+        def draw(key, n):
+            return sample(key, n, lam_D, w_star_D, t.noise_std)
+
+        return SeedData(
+            train=draw(keys.data, t.n_train) if t.n_train is not None else None,
+            sample=draw,
+            eval=None if exact else draw(keys.eval, t.n_eval),
+            exact_loss=(lambda w_D: population_loss(w_D, w_star_D, lam_D, t.noise_std))
+            if exact
+            else None,
+        )
+
+    return Task(
+        name="regression",
+        kind="regression",
+        loss="mse",
+        n_out=1,
+        n_features=t.dim,
+        sequence=False,
+        n_train=t.n_train,
+        data={},
+        seed_data=seed_data,
+        columns={
+            "task_kind": "regression",
+            "loss": "mse",
+            "n_features": t.dim,
+            "n_outputs": 1,
+            "train_size": t.n_train,
+            "eval_size": None if exact else t.n_eval,
+        },
+    )

@@ -1,0 +1,165 @@
+"""What the engine knows of a task: its data, its loss and its metrics (no task names)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from sweeps.config import ConfigError
+
+
+class Keys(NamedTuple):
+    """The random streams of one seed, shared by every learning rate of that seed."""
+
+    teacher: jax.Array
+    init: jax.Array
+    data: jax.Array  # minibatch t of an online stream uses fold_in(data, t); epochs likewise
+    eval: jax.Array
+
+
+def seed_keys(seed) -> Keys:
+    return Keys(*jax.random.split(jax.random.key(seed), 4))
+
+
+class SeedData(NamedTuple):
+    """What the lanes of one seed train and are evaluated on (built inside the program)."""
+
+    train: tuple[jax.Array, jax.Array] | None  # a finite training set (x_NxF, y_N); None: online
+    sample: Callable[[jax.Array, int], tuple] | None  # online: (key, n) -> (x_NxF, y_N)
+    eval: tuple[jax.Array, jax.Array] | None  # the held-out set (x_MxF, y_M)
+    exact_loss: Callable[[Any], jax.Array] | None  # params -> exact population loss, if known
+
+
+class Task(NamedTuple):
+    name: str
+    kind: str  # regression | classification
+    loss: str  # mse | cross_entropy
+    n_out: int  # outputs of the model: 1 for regression, the number of classes otherwise
+    n_features: int
+    sequence: bool  # an example is a 1-D signal (a convolution along it makes sense)
+    n_train: int | None  # training-set size; None: fresh samples every step
+    data: dict[str, np.ndarray]  # put on the device once per program, shared by every lane
+    seed_data: Callable[[dict, Keys, Any], SeedData]  # (data, keys, dtype) -> SeedData
+    columns: dict  # recorded in every row of the results: kind, loss and sizes
+
+
+def mse(pred_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
+    """Mean over the batch of (f(x) - y)^2, no 1/2 (the pinned regression loss)."""
+    return jnp.mean((pred_BxK[:, 0] - y_B) ** 2)
+
+
+def cross_entropy(logits_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy in nats."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_BxK, y_B))
+
+
+def accuracy(logits_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.argmax(logits_BxK, axis=-1) == y_B)
+
+
+LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
+
+
+def _finite(x: np.ndarray, where: str, what: str) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise ConfigError(f"{where}: NaN or inf in the {what} (row {row})")
+
+
+def from_arrays(
+    name: str,
+    kind: str,
+    train: tuple[np.ndarray, np.ndarray],
+    held_out: tuple[np.ndarray, np.ndarray],
+    *,
+    where: str,
+    max_batch: int,
+    dtype,
+    standardize: bool = False,
+    sequence: bool = False,
+    columns: dict | None = None,
+) -> Task:
+    """A task on a fixed training split and a held-out split, after the checks users need.
+
+    Classification labels (integers or strings) are mapped to 0..K-1; `standardize` scales the
+    features (and regression targets) by the training split's mean and std.
+    """
+    (x_tr, y_tr), (x_ev, y_ev) = train, held_out
+    if len(x_ev) == 0:
+        raise ConfigError(f"{where}: the held-out split has no examples")
+    if len(x_tr) < max_batch:
+        raise ConfigError(
+            f"{where}: the training split has {len(x_tr)} examples, fewer than the largest "
+            f"batch size {max_batch} (sweep.batch_sizes)"
+        )
+    x_tr, x_ev = (np.asarray(x, np.float64).reshape(len(x), -1) for x in (x_tr, x_ev))
+    _finite(x_tr, where, "training features")
+    _finite(x_ev, where, "held-out features")
+    if kind == "classification":
+        classes, y_all = np.unique(np.concatenate([y_tr, y_ev]), return_inverse=True)
+        if len(np.unique(y_all[: len(y_tr)])) < 2:
+            raise ConfigError(f"{where}: the classification target has one class in training")
+        y_tr, y_ev = y_all[: len(y_tr)].astype(np.int32), y_all[len(y_tr) :].astype(np.int32)
+        n_out, loss = len(classes), "cross_entropy"
+    else:
+        y_tr, y_ev = np.asarray(y_tr, np.float64), np.asarray(y_ev, np.float64)
+        _finite(y_tr, where, "training targets")
+        _finite(y_ev, where, "held-out targets")
+        n_out, loss = 1, "mse"
+    if standardize:
+        mu, sd = x_tr.mean(0), x_tr.std(0)
+        sd = np.where(sd > 0, sd, 1.0)  # a constant feature stays as it is
+        x_tr, x_ev = (x_tr - mu) / sd, (x_ev - mu) / sd
+        if kind == "regression":
+            m, s = y_tr.mean(), y_tr.std() or 1.0
+            y_tr, y_ev = (y_tr - m) / s, (y_ev - m) / s
+    ydt = np.int32 if kind == "classification" else dtype
+    data = {
+        "x_train": x_tr.astype(dtype),
+        "y_train": y_tr.astype(ydt),
+        "x_eval": x_ev.astype(dtype),
+        "y_eval": y_ev.astype(ydt),
+    }
+
+    def seed_data(data, keys, dtype):
+        return SeedData(
+            train=(data["x_train"], data["y_train"]),
+            sample=None,
+            eval=(data["x_eval"], data["y_eval"]),
+            exact_loss=None,
+        )
+
+    return Task(
+        name=name,
+        kind=kind,
+        loss=loss,
+        n_out=n_out,
+        n_features=x_tr.shape[1],
+        sequence=sequence,
+        n_train=len(x_tr),
+        data=data,
+        seed_data=seed_data,
+        columns={
+            "task_kind": kind,
+            "loss": loss,
+            "n_features": x_tr.shape[1],
+            "n_outputs": n_out,
+            "train_size": len(x_tr),
+            "eval_size": len(x_ev),
+            **(columns or {}),
+        },
+    )
+
+
+def split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    """A held-out split of round(test_fraction * N) examples chosen by seed."""
+    n_eval = int(round(test_fraction * len(x)))
+    perm = np.random.default_rng(seed).permutation(len(x))
+    ev, tr = perm[:n_eval], perm[n_eval:]
+    return (x[tr], y[tr]), (x[ev], y[ev])

@@ -1,0 +1,92 @@
+"""Bundled datasets: MNIST-1D (generated offline, cached) and scikit-learn's 8x8 digits."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+from sweeps.config import ConfigError, user_cache_dir
+from tasks.base import Task, from_arrays, split
+
+EXTRA = "pip install 'lrscale[data]'"
+
+
+def _need(module: str, task: str, package: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise ConfigError(
+            f"task={task} needs the {package} package, which is not installed: {EXTRA}"
+        ) from None
+
+
+def mnist1d_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n examples (x_Nx40, y_N) of MNIST-1D from its procedural generator (never downloaded)."""
+    data = _need("mnist1d.data", "mnist1d", "mnist1d")
+    args = data.get_dataset_args()
+    args.num_samples = -(-n // 10) * 10  # the generator makes the same number of every class
+    args.train_split, args.seed = 1.0, seed
+    # The generator seeds Python's and numpy's global generators; leave them as they were.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        d = data.make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return d["x"][:n].astype(np.float32), d["y"][:n].astype(np.int64)
+
+
+def mnist1d_cached(n: int, seed: int, cache: Path | None = None):
+    """mnist1d_arrays, kept as .npz in the user cache directory keyed by its settings."""
+    _need("mnist1d.data", "mnist1d", "mnist1d")
+    version = importlib.metadata.version("mnist1d")  # another generator may give other data
+    cache = cache or user_cache_dir() / "data"
+    path = cache / f"mnist1d-{version}-n{n}-seed{seed}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return f["x"], f["y"]
+    x, y = mnist1d_arrays(n, seed)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, x=x, y=y)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # an unwritable cache only costs regenerating next time
+    return x, y
+
+
+def mnist1d(cfg) -> Task:
+    t = cfg.task
+    x, y = mnist1d_cached(t.n_train + t.n_eval, t.data_seed)
+    return from_arrays(
+        "mnist1d",
+        "classification",
+        (x[: t.n_train], y[: t.n_train]),
+        (x[t.n_train :], y[t.n_train :]),
+        where="task=mnist1d",
+        max_batch=max(cfg.sweep.batch_sizes),
+        dtype=cfg.sweep.dtype,
+        sequence=True,
+    )
+
+
+def digits(cfg) -> Task:
+    t = cfg.task
+    x, y = _need("sklearn.datasets", "digits", "scikit-learn").load_digits(return_X_y=True)
+    train, held_out = split(x, y, t.test_fraction, t.data_seed)
+    return from_arrays(
+        "digits",
+        "classification",
+        train,
+        held_out,
+        where="task=digits",
+        max_batch=max(cfg.sweep.batch_sizes),
+        dtype=cfg.sweep.dtype,
+        standardize=t.standardize,
+    )
