@@ -1,8 +1,9 @@
 """Models as pure (init, apply) pairs with their own accounting; `build` picks one from the config.
 
 Every model maps a batch x_BxF to outputs of shape (B, task.n_out). It owns its parameter count
-and its forward FLOPs and stored activations per example, which the memory planner and the
-benchmark read.
+, its FLOPs per example (forward; forward and backward, matrix products only: the backward
+pass forms no gradient of the input data) and the activations it keeps, which the memory planner
+and the benchmark read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Model(NamedTuple):
     linear: bool  # params are the weight vector w_F itself (exact population loss applies)
     n_params: int
     flops: float  # forward pass, per example
+    train_flops: float  # forward and backward pass, per example
     activations: int  # floats per example kept for the backward pass
 
 
@@ -38,6 +40,7 @@ def linear(n_features: int, n_out: int, regression: bool) -> Model:
             linear=True,
             n_params=F,
             flops=2 * F,
+            train_flops=4 * F,
             activations=1,
         )
     return Model(
@@ -45,7 +48,8 @@ def linear(n_features: int, n_out: int, regression: bool) -> Model:
         apply=lambda p, x_BxF: x_BxF @ p["w"] + p["b"],
         linear=False,
         n_params=F * K + K,
-        flops=2 * F * K + K,
+        flops=2 * F * K,
+        train_flops=4 * F * K,
         activations=K,
     )
 
@@ -65,6 +69,31 @@ class MLP(nn.Module):
         return nn.Dense(self.n_out, param_dtype=x_BxF.dtype)(h)
 
 
+class Conv1D(nn.Module):
+    """A 'SAME' 1-D convolution as one matrix product over the unfolded input.
+
+    Under vmap over learning rates XLA turns nn.Conv into a grouped convolution, which is slow
+    on CPU; written as unfold + matmul, the lane axis is a batch dimension of one dot.
+    """
+
+    features: int
+    kernel: int
+    stride: int = 2
+
+    @nn.compact
+    def __call__(self, x_BxLxC):
+        B, L, C = x_BxLxC.shape
+        k, s = self.kernel, self.stride
+        n = -(-L // s)
+        pad = max((n - 1) * s + k - L, 0)
+        x = jnp.pad(x_BxLxC, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
+        span = s * (n - 1) + 1
+        patches_BxNxKC = jnp.concatenate([x[:, j : j + span : s] for j in range(k)], axis=-1)
+        w = self.param("kernel", nn.initializers.lecun_normal(), (k * C, self.features), x.dtype)
+        b = self.param("bias", nn.initializers.zeros, (self.features,), x.dtype)
+        return patches_BxNxKC @ w + b
+
+
 class CNN(nn.Module):
     """A small 1-D convolutional net for sequences: `depth` stride-2 convolutions, then a Dense."""
 
@@ -79,18 +108,19 @@ class CNN(nn.Module):
         act = getattr(nn, self.activation)
         h = x_BxL[..., None]
         for _ in range(self.depth):
-            conv = nn.Conv(self.channels, (self.kernel,), strides=(2,), param_dtype=x_BxL.dtype)
-            h = act(conv(h))
+            h = act(Conv1D(self.channels, self.kernel)(h))
         return nn.Dense(self.n_out, param_dtype=x_BxL.dtype)(h.reshape(h.shape[0], -1))
 
 
-def _flax(net: nn.Module, n_features: int, n_params: int, flops: float, act: int) -> Model:
+def _flax(net: nn.Module, n_features: int, n_params: int, flops, first: int, act: int) -> Model:
+    """A flax net whose first layer has `first` weights (its input gradient is never formed)."""
     return Model(
         init=lambda key, dtype: net.init(key, jnp.zeros((1, n_features), dtype)),
         apply=net.apply,
         linear=False,
         n_params=n_params,
         flops=flops,
+        train_flops=3 * flops - first,
         activations=act,
     )
 
@@ -99,7 +129,7 @@ def mlp(cfg: ModelConfig, n_features: int, n_out: int) -> Model:
     F, W, d, K = n_features, cfg.width, cfg.depth, n_out
     weights = F * W + (d - 1) * W * W + W * K
     n_params = weights + d * W + K
-    return _flax(MLP(W, d, cfg.activation, K), F, n_params, 2 * weights + 2 * d * W, d * W + K)
+    return _flax(MLP(W, d, cfg.activation, K), F, n_params, 2 * weights, 2 * F * W, d * W + K)
 
 
 def cnn(cfg: ModelConfig, n_features: int, n_out: int) -> Model:
@@ -110,7 +140,8 @@ def cnn(cfg: ModelConfig, n_features: int, n_out: int) -> Model:
     n_params = sum(conv_w) + cfg.depth * C + lengths[-1] * C * K + K
     flops = sum(2 * n * w for n, w in zip(lengths, conv_w, strict=True)) + 2 * lengths[-1] * C * K
     net = CNN(C, cfg.depth, k, cfg.activation, K)
-    return _flax(net, n_features, n_params, flops, C * sum(lengths) + K)
+    first = 2 * lengths[0] * conv_w[0]
+    return _flax(net, n_features, n_params, flops, first, C * sum(lengths) + K)
 
 
 def build(cfg: ModelConfig, task) -> Model:

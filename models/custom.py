@@ -41,7 +41,8 @@ def _cost(apply, params, n_features: int) -> tuple[float, int]:
 
 
 def custom(cfg: ModelConfig, n_features: int, n_out: int):
-    """(init, apply, linear, n_params, flops, activations) of model.target(n_out=..., **kwargs)."""
+    """Model fields (init, apply, linear, n_params, flops, train_flops, activations) of
+    model.target(n_out=..., **kwargs)."""
     cls = _class(cfg.target)
     try:
         net = cls(n_out=n_out, **cfg.kwargs)
@@ -72,5 +73,6 @@ def custom(cfg: ModelConfig, n_features: int, n_out: int):
         False,
         n_params,
         flops,
+        3 * flops,
         max(n_out, touched // 4),
     )

@@ -88,41 +88,24 @@ def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
     return best
 
 
-def matmul_params(cfg: Config) -> tuple[int, int]:
-    """(weights of the matmuls, all parameters) of the model, from the model's own count."""
-    n = engine.build(cfg).model.n_params
-    biases = 0 if cfg.model.name == "linear" else cfg.model.depth * cfg.model.width + 1
-    return n - biases, n
-
-
 def step_flops(cfg: Config, B: int) -> float:
     """FLOPs of one training step of one lane: forward, backward and the optimizer update.
 
-    linear (D features): 2BD forward (X w), 2BD gradient (X^T r), 4B residual and loss, 2D for
-    the SGD update (+2D with momentum). mlp (matmul weights P = DW + (depth-1)W^2 + W): the usual
-    6BP (forward 2BP, weight gradients 2BP, input gradients 2BP) less the 2BDW input gradient of
-    the data, which is never formed; 4B(depth W + 1) for biases, activations and the loss; Adam
-    ~12 per parameter (two moments, bias corrections, sqrt, divide, step).
+    The model's own count of matrix-product FLOPs per example (`models.Model.train_flops`: the
+    usual 6 per weight, less the input gradient of the data, which is never formed) times B, and
+    per parameter 2 for the SGD update (+2 with momentum) or ~12 for Adam (two moments, bias
+    corrections, sqrt, divide, step).
     """
-    D, o = cfg.task.dim, cfg.optimizer
-    P, n = matmul_params(cfg)
-    if cfg.model.name == "linear":
-        f = 4 * B * D + 4 * B
-    else:
-        W = cfg.model.width
-        f = 6 * B * P - 2 * B * D * W + 4 * B * (cfg.model.depth * W + 1)
-    if o.name == "adam":
-        return f + 12 * n
-    return f + (4 if o.momentum else 2) * n
+    m, o = engine.build(cfg).model, cfg.optimizer
+    per_param = 12 if o.name == "adam" else (4 if o.momentum else 2)
+    return B * m.train_flops + per_param * m.n_params
 
 
 def eval_flops(cfg: Config) -> float:
     """FLOPs of one eval of one lane: 4D (exact population loss) or a forward pass on n_eval."""
-    P, _ = matmul_params(cfg)
-    if cfg.model.name == "linear":
-        return 4 * cfg.task.dim
-    N = cfg.task.n_eval
-    return 2 * N * P + N * (2 * cfg.model.depth * cfg.model.width + 3)
+    prob = engine.build(cfg)
+    n_eval = prob.task.columns["eval_size"]
+    return n_eval * prob.model.flops if n_eval else 2 * prob.model.flops
 
 
 def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:

@@ -100,7 +100,7 @@ class ModelConfig:
     width: int = 64  # mlp
     depth: int = 2  # hidden layers (mlp), convolutions (cnn)
     activation: str = "relu"  # mlp, cnn
-    channels: int = 16  # cnn
+    channels: int = 8  # cnn
     kernel: int = 5  # cnn
     target: str | None = None  # custom: dotted path of a flax.linen.Module class
     kwargs: dict[str, Any] = field(default_factory=dict)  # custom: Class(n_out=..., **kwargs)

@@ -119,6 +119,14 @@ def discard(out_dir: Path) -> None:
     """Remove what Hydra wrote for a job refused at start-up, and only that."""
     if out_dir.is_dir() and all(p.name == ".hydra" for p in out_dir.iterdir()):
         shutil.rmtree(out_dir)
+        # and the folders made for it (outputs/<model>-<optimizer>/), if nothing else is there
+        for parent in out_dir.absolute().parents:
+            if parent == Path.cwd() or not parent.is_relative_to(Path.cwd()):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def fail(msg: str, out_dir: Path) -> None:

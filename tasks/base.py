@@ -102,6 +102,9 @@ def from_arrays(
     _finite(x_tr, where, "training features")
     _finite(x_ev, where, "held-out features")
     if kind == "classification":
+        for y, what in ((y_tr, "training labels"), (y_ev, "held-out labels")):
+            if np.issubdtype(np.asarray(y).dtype, np.floating):
+                _finite(np.asarray(y), where, what)
         classes, y_all = np.unique(np.concatenate([y_tr, y_ev]), return_inverse=True)
         if len(np.unique(y_all[: len(y_tr)])) < 2:
             raise ConfigError(f"{where}: the classification target has one class in training")

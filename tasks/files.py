@@ -64,7 +64,7 @@ def _columns(df: pd.DataFrame, t, path: Path) -> tuple[np.ndarray, np.ndarray]:
         if not features:
             raise ConfigError(f"task.features: {path} has no numeric column besides the target")
     for c in features:
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+        if not pd.api.types.is_numeric_dtype(df[c]):
             raise ConfigError(f"task.features: column {c!r} of {path} is not numeric")
     y = df[t.target]
     if t.kind == "regression" and not (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -37,11 +38,14 @@ def test_dots_parses_shapes_and_batch_dimensions():
 
 def test_flop_counts():
     cfg = bench.config("linear-sgd", 8, "task.dim=8")
-    assert bench.step_flops(cfg, 4) == 4 * 4 * 8 + 4 * 4 + 2 * 8
+    assert bench.step_flops(cfg, 4) == 4 * (2 * 8 + 2 * 8) + 2 * 8
     mlp = bench.config("mlp-adam", 8, "task.dim=8", "model.width=16", "model.depth=2")
-    P, n = bench.matmul_params(mlp)
-    assert P == 8 * 16 + 16 * 16 + 16 and n == P + 2 * 16 + 1
-    assert bench.step_flops(mlp, 2) > 6 * 2 * P - 2 * 2 * 8 * 16
+    P = 8 * 16 + 16 * 16 + 16  # matmul weights
+    model = engine.build(mlp).model
+    params = model.init(jax.random.key(0), np.float32)
+    assert model.n_params == P + 2 * 16 + 1 == sum(p.size for p in jax.tree.leaves(params))
+    assert bench.step_flops(mlp, 2) == 2 * (6 * P - 2 * 8 * 16) + 12 * model.n_params
+    assert bench.eval_flops(mlp) == mlp.task.n_eval * 2 * P
 
 
 def test_quick_bench_runs_and_prints_every_column(tmp_path):
