@@ -14,6 +14,11 @@ from sweeps.config import ConfigError, ModelConfig
 PROBE = 3  # examples in the abstract evaluation that checks the output shape
 
 
+def _why(e: Exception) -> str:
+    """An exception in one line: the error of a start-up check is one line."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+
 def _class(target: str) -> type:
     module_name, _, name = target.rpartition(".")
     if not module_name:
@@ -21,9 +26,7 @@ def _class(target: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of user code is reported the same
-        raise ConfigError(
-            f"model.target: cannot import {module_name} ({type(e).__name__}: {e})"
-        ) from None
+        raise ConfigError(f"model.target: cannot import {module_name} ({_why(e)})") from None
     cls = getattr(module, name, None)
     if cls is None:
         raise ConfigError(f"model.target: {module_name} has no {name}")
@@ -48,17 +51,14 @@ def custom(cfg: ModelConfig, n_features: int, n_out: int):
         net = cls(n_out=n_out, **cfg.kwargs)
     except Exception as e:  # noqa: BLE001
         raise ConfigError(
-            f"model.target: {cfg.target}(n_out={n_out}, **model.kwargs) failed "
-            f"({type(e).__name__}: {e})"
+            f"model.target: {cfg.target}(n_out={n_out}, **model.kwargs) failed ({_why(e)})"
         ) from None
     x = jnp.zeros((PROBE, n_features), jnp.float32)
     try:
         out, params = jax.eval_shape(lambda: net.init_with_output(jax.random.key(0), x))
     except Exception as e:  # noqa: BLE001
-        why = " ".join(str(e).split())[:300]
         raise ConfigError(
-            f"model.target: {cfg.target} fails on a batch of shape {x.shape} ({type(e).__name__}: "
-            f"{why})"
+            f"model.target: {cfg.target} fails on a batch of shape {x.shape} ({_why(e)})"
         ) from None
     if getattr(out, "shape", None) != (PROBE, n_out):
         raise ConfigError(

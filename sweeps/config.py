@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -303,6 +304,13 @@ def _floats(node, prefix: str = ""):
             yield f"{prefix}{f.name}", v
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def file_digest(path: str | None) -> str | None:
     """sha256 of a file's bytes (first 16 hex digits); None when it cannot be read."""
     if not path:
@@ -329,6 +337,8 @@ def settings(cfg: Config) -> dict:
     for key in ("path", "test_path"):
         if getattr(cfg.task, key, None):
             out[f"task_{key}_sha256"] = file_digest(getattr(cfg.task, key))
+    if cfg.task.name == "mnist1d":  # the data are the generator's: another version, other data
+        out["task_generator"] = f"mnist1d {_version('mnist1d')}"
     s = cfg.sweep
     out.update(
         budget_kind=s.budget.kind,

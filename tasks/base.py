@@ -65,7 +65,8 @@ def accuracy(logits_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
 LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
 
 
-def _finite(x: np.ndarray, where: str, what: str) -> None:
+def finite(x: np.ndarray, where: str, what: str) -> None:
+    """Refuse NaN or inf in x, naming the first row that has one."""
     bad = ~np.isfinite(x)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
@@ -99,12 +100,12 @@ def from_arrays(
             f"batch size {max_batch} (sweep.batch_sizes)"
         )
     x_tr, x_ev = (np.asarray(x, np.float64).reshape(len(x), -1) for x in (x_tr, x_ev))
-    _finite(x_tr, where, "training features")
-    _finite(x_ev, where, "held-out features")
+    finite(x_tr, where, "training features")
+    finite(x_ev, where, "held-out features")
     if kind == "classification":
         for y, what in ((y_tr, "training labels"), (y_ev, "held-out labels")):
             if np.issubdtype(np.asarray(y).dtype, np.floating):
-                _finite(np.asarray(y), where, what)
+                finite(np.asarray(y), where, what)
         classes, y_all = np.unique(np.concatenate([y_tr, y_ev]), return_inverse=True)
         if len(np.unique(y_all[: len(y_tr)])) < 2:
             raise ConfigError(f"{where}: the classification target has one class in training")
@@ -112,8 +113,8 @@ def from_arrays(
         n_out, loss = len(classes), "cross_entropy"
     else:
         y_tr, y_ev = np.asarray(y_tr, np.float64), np.asarray(y_ev, np.float64)
-        _finite(y_tr, where, "training targets")
-        _finite(y_ev, where, "held-out targets")
+        finite(y_tr, where, "training targets")
+        finite(y_ev, where, "held-out targets")
         n_out, loss = 1, "mse"
     if standardize:
         mu, sd = x_tr.mean(0), x_tr.std(0)

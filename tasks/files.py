@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sweeps.config import ConfigError
-from tasks.base import Task, from_arrays, split
+from tasks.base import Task, finite, from_arrays, split
 
 EXTENSIONS = (".npz", ".csv", ".parquet")
 
@@ -82,7 +82,20 @@ def _columns(df: pd.DataFrame, t, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(path_str: str, key: str, t) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of one file, or a one-line ConfigError naming it."""
+    """(x, y) of one file, checked, or a one-line ConfigError naming it."""
+    x, y = _read(path_str, key, t)
+    where = f"{key}: {path_str}"
+    finite(x.reshape(len(x), -1), where, "features")
+    if t.kind == "regression":
+        if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+            raise ConfigError(f"{where}: y is {y.dtype}, not numbers (task.kind=regression)")
+        finite(y, where, "target")
+    elif np.issubdtype(y.dtype, np.floating):
+        finite(y, where, "labels")
+    return x, y
+
+
+def _read(path_str: str, key: str, t) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path_str).expanduser()
     if not path.exists():
         raise ConfigError(f"{key}: no such file: {path}")
