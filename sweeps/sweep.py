@@ -10,17 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from sweeps import engine, results
+from sweeps import batch, engine, results
 from sweeps.config import Config, settings, sweep_id, validate
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
@@ -215,71 +214,6 @@ def cache_dir() -> Path:
     return Path(base) / "lrscale" / "jax"
 
 
-def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) -> int:
-    """A generous estimate of the device memory one lane needs while it trains."""
-    m = prob.model
-    # Activations of the minibatch (forward and backward) and of the held-out set.
-    act = 3 * m.activations * batch_size + m.activations * (prob.task.columns["eval_size"] or 0)
-    # Copies of the parameters in the optimizer state (two moments at most).
-    state = {"sgd": int(cfg.optimizer.momentum > 0), "signsgd": 0}.get(cfg.optimizer.name, 2)
-    # params, grads, updates, the frozen copy and the new params, plus optimizer state; the
-    # minibatch itself (B x F inputs) and this seed's shuffled order of the training set
-    inputs = batch_size * (prob.task.n_features + 1) + (prob.task.n_train or 0)
-    size = m.n_params * (5 + state) + act + inputs + 2 * points
-    return jnp.dtype(cfg.sweep.dtype).itemsize * size
-
-
-def memory_budget(cfg: Config) -> float:
-    """Bytes the lanes of one call may use: the config's, or half of the device's memory."""
-    if cfg.sweep.memory_gb is not None:
-        return cfg.sweep.memory_gb * 2**30
-    stats = jax.devices()[0].memory_stats() or {}
-    if "bytes_limit" in stats:
-        return 0.5 * stats["bytes_limit"]
-    return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def lr_chunk(cfg: Config, prob, batch_size: int, points: int, n_devices: int) -> int:
-    """Learning rates per call: as many as fit the memory budget, a multiple of the devices."""
-    per_lr = lane_bytes(cfg, prob, batch_size, points) * cfg.sweep.seeds
-    fit = int(memory_budget(cfg) * n_devices // per_lr)
-    n = -(-cfg.sweep.lr.num // n_devices) * n_devices
-    return max(n_devices, min(n, fit // n_devices * n_devices))
-
-
-def train_batch_size(cfg: Config, batch_size: int, lrs: np.ndarray, points, sig=None, prob=None):
-    """All lanes of one batch size: (Lanes as numpy, compile seconds, run seconds).
-
-    The lr axis is sharded over every local device and cut into equal chunks that fit the
-    memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
-    """
-    with jax.enable_x64(cfg.sweep.dtype == "float64"):
-        prob = prob or engine.build(cfg)
-        return _train_batch_size(cfg, prob, batch_size, lrs, points, sig)
-
-
-def _train_batch_size(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, sig):
-    devices = jax.devices()
-    mesh = Mesh(np.array(devices), ("lanes",))
-    chunk = lr_chunk(cfg, prob, batch_size, len(points), len(devices))
-    n = -(-len(lrs) // chunk) * chunk
-    lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
-    everywhere = NamedSharding(mesh, PartitionSpec())
-    seeds = jax.device_put(np.arange(cfg.sweep.seeds, dtype=np.uint32), everywhere)
-    data = jax.device_put(prob.task.data, everywhere)  # once, for every chunk and lane
-    shard = NamedSharding(mesh, PartitionSpec("lanes"))
-    chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
-    t0 = time.perf_counter()
-    prog = engine.program(cfg, prob, batch_size, points)
-    compiled = prog.lower(chunks[0], seeds, data).compile()
-    t1 = time.perf_counter()
-    wait = sig.wait if sig else jax.block_until_ready
-    outs = [jax.device_get(wait(compiled(c, seeds, data))) for c in chunks]
-    t2 = time.perf_counter()
-    out = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : len(lrs)], *outs)
-    return out, t1 - t0, t2 - t1
-
-
 def previous_ids(out_dir: Path) -> set[str]:
     """The sweep ids of the results already in out_dir (empty if none)."""
     path = Path(out_dir) / results.RESULTS
@@ -350,23 +284,35 @@ def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
     bar = tqdm(total=total, unit="step", disable=not cfg.progress, dynamic_ncols=True)
     if rows and cfg.progress:
         bar.write(f"resuming {out_dir}: {len(rows)} batch sizes done, {len(todo)} to go")
-    with _Signals() as sig:
-        for b in todo:
-            steps = cfg.sweep.budget.steps_for(b)
-            points = engine.curve_steps(steps, cfg.sweep.curve_points)
-            bar.set_postfix_str(f"B={b} lanes={len(lrs) * cfg.sweep.seeds} steps={steps}")
-            out, compile_s, run_s = train_batch_size(cfg, b, lrs, points, sig, prob)
-            rows[b] = lane_rows(cfg, prob.task, b, lrs, out)
-            curves[b] = curve_rows(rows[b], prob.task, points, out)
-            meta["timings"].append({"batch_size": b, "compile_s": compile_s, "run_s": run_s})
-            # Rewritten after every batch size so an interrupted sweep keeps what it finished.
-            results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
-            results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)
-            bar.update(steps)
-            if sig.signum is not None:
-                bar.close()
-                raise Interrupted(sig.signum, len(rows), len(batch_sizes))
-    bar.close()
+
+    def points_of(b: int) -> np.ndarray:
+        return engine.curve_steps(cfg.sweep.budget.steps_for(b), cfg.sweep.curve_points)
+
+    # The next batch size compiles in a worker thread while this one trains (XLA compiles
+    # without holding the GIL), so compile time hides behind training.
+    pool = ThreadPoolExecutor(1)
+    ahead = {b: pool.submit(batch.prepare, cfg, prob, b, lrs, points_of(b)) for b in todo[:1]}
+    try:
+        with _Signals() as sig:
+            for b, nxt in zip(todo, [*todo[1:], None], strict=True):
+                steps, points = cfg.sweep.budget.steps_for(b), points_of(b)
+                bar.set_postfix_str(f"B={b} lanes={len(lrs) * cfg.sweep.seeds} steps={steps}")
+                p = ahead.pop(b).result()
+                if nxt is not None:
+                    ahead[nxt] = pool.submit(batch.prepare, cfg, prob, nxt, lrs, points_of(nxt))
+                out, run_s = batch.run_prepared(p, sig)
+                rows[b] = lane_rows(cfg, prob.task, b, lrs, out)
+                curves[b] = curve_rows(rows[b], prob.task, points, out)
+                meta["timings"].append({"batch_size": b, "compile_s": p.compile_s, "run_s": run_s})
+                # Rewritten after every batch size: an interrupted sweep keeps what it finished.
+                results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
+                results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)
+                bar.update(steps)
+                if sig.signum is not None:
+                    raise Interrupted(sig.signum, len(rows), len(batch_sizes))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a compile still running is abandoned
+        bar.close()
     df = _ordered(rows, batch_sizes)
     df.attrs["timings"] = meta["timings"]
     return df

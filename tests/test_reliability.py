@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from sweeps import engine
+from sweeps.batch import train_batch_size
 from sweeps.results import CURVES, RESULTS
-from sweeps.sweep import run_sweep, train_batch_size
+from sweeps.sweep import run_sweep
 from tests.conftest import SMALL, cli, make_config
 
 # Four batch sizes, so that a kill after the first or second leaves work on both sides of it.
@@ -157,7 +158,7 @@ SHARDED = """
 import sys, numpy as np
 from tests.conftest import make_config, SMALL
 from sweeps import engine
-from sweeps.sweep import train_batch_size
+from sweeps.batch import train_batch_size
 import jax
 assert jax.device_count() == 4, jax.devices()
 cfg = make_config(*SMALL, "model=mlp", "optimizer=adam", "sweep.dtype=float64")

@@ -35,6 +35,13 @@ FAST = [
 ]
 MNIST1D = ["task=mnist1d", "task.n_train=200", "task.n_eval=100"]
 DIGITS_TRAIN, DIGITS_EVAL = 1438, 359  # 1797 images, test_fraction 0.2
+DIGITS_COLUMNS = dict(
+    kind="classification",
+    n_features=64,
+    n_outputs=10,
+    train_size=DIGITS_TRAIN,
+    eval_size=DIGITS_EVAL,
+)
 
 
 @pytest.fixture
@@ -149,15 +156,7 @@ def digits_mlp(tmp_path_factory):
 
 def test_digits_mlp_sweep_learns_well_above_chance(digits_mlp):
     disk, curves = digits_mlp
-    _check_columns(
-        disk,
-        curves,
-        kind="classification",
-        n_features=64,
-        n_outputs=10,
-        train_size=DIGITS_TRAIN,
-        eval_size=DIGITS_EVAL,
-    )
+    _check_columns(disk, curves, **DIGITS_COLUMNS)
     assert (disk["task"] == "digits").all() and (disk["model"] == "mlp").all()
     assert (disk["task_test_fraction"] == 0.2).all() and disk["task_standardize"].all()
     # Chance is 0.1; 150 Adam steps of B = 16 reach about 0.9.
@@ -361,15 +360,7 @@ def test_custom_module_trains_like_the_built_in_model(tmp_path, digits_mlp):
     )
     run_sweep(cfg, tmp_path)
     disk, curves = _tables(tmp_path)
-    _check_columns(
-        disk,
-        curves,
-        kind="classification",
-        n_features=64,
-        n_outputs=10,
-        train_size=DIGITS_TRAIN,
-        eval_size=DIGITS_EVAL,
-    )
+    _check_columns(disk, curves, **DIGITS_COLUMNS)
     assert (disk["model"] == "custom").all()
     assert (disk["model_target"] == "tests.data.mlp_net.OneHidden").all()
     assert json.loads(disk["model_kwargs"].iloc[0]) == {"width": 16}
