@@ -16,7 +16,6 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-TASKS = ("regression", "mnist1d", "digits", "file")
 TASK_KINDS = ("regression", "classification")
 MODELS = ("linear", "mlp", "cnn", "custom")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
@@ -92,7 +91,7 @@ TASK_SCHEMAS = {
     "digits": DigitsTask,
     "file": FileTask,
 }
-TaskConfig = RegressionTask | Mnist1dTask | DigitsTask | FileTask
+TASKS = tuple(TASK_SCHEMAS)
 
 
 @dataclass

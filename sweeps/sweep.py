@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from sweeps import batch, engine, results
-from sweeps.config import Config, settings, sweep_id, validate
+from sweeps.config import Config, settings, sweep_id, user_cache_dir, validate
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
 
@@ -210,8 +210,7 @@ def cache_dir() -> Path:
     """Where the persistent compilation cache lives: $LRSCALE_CACHE_DIR or the user cache."""
     if os.environ.get("LRSCALE_CACHE_DIR"):
         return Path(os.environ["LRSCALE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lrscale" / "jax"
+    return user_cache_dir() / "jax"
 
 
 def previous_ids(out_dir: Path) -> set[str]:
