@@ -235,7 +235,16 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
             f"{n - len(df)} rows appear in more than one of {len(files)} files; kept the first",
             stacklevel=2,
         )
-    # The contract is +inf for diverged lanes; any non-finite loss counts as diverged.
+    # lrscale writes +inf for a diverged lane and never NaN: a NaN loss is foreign or damaged.
+    nan = df[["final_eval_loss", "final_train_loss"]].isna().any(axis=1).to_numpy()
+    if nan.any():
+        where = sorted(df.loc[nan, "source"].unique())
+        what = f"{nan.sum()} rows with a NaN loss in {', '.join(f'{w}/{RESULTS}' for w in where)}"
+        if not skip_bad:
+            raise AnalysisError(f"{what} (lrscale never writes NaN; --skip-bad drops these rows)")
+        warnings.warn(f"dropped {what}", stacklevel=2)
+        df = df[~nan].reset_index(drop=True)
+    # The contract is +inf for diverged lanes; any other non-finite loss counts as diverged.
     for c in ("final_eval_loss", "final_train_loss"):
         v = df[c].to_numpy(float)
         df[c] = np.where(df["diverged"].to_numpy() | ~np.isfinite(v), np.inf, v)
@@ -243,7 +252,9 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
     acc = df["final_eval_accuracy"]
     df["final_eval_accuracy"] = acc.mask(np.isinf(df["final_eval_loss"]) & acc.notna(), 0.0)
     df["label"] = labels(df)
-    return df.sort_values(["label", "batch_size", "lr", "seed"]).reset_index(drop=True)
+    df = df.sort_values(["label", "batch_size", "lr", "seed"]).reset_index(drop=True)
+    df.attrs["dropped_nan_rows"] = int(nan.sum())
+    return df
 
 
 def load_curves(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd.DataFrame:

@@ -243,7 +243,10 @@ def main(argv=None) -> None:
 
     p = argparse.ArgumentParser(
         prog="python -m analysis.noise_scale",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Gradient noise scale B_simple, B_noise of a sweep at init and after training.",
+        epilog="example: python -m analysis.noise_scale outputs/homework/0 --n 4096   "
+        "(installed as lrscale-noise-scale)",
     )
     p.add_argument("run_dir")
     p.add_argument("--batch-size", type=int, default=None, help="lane batch size (default: min)")

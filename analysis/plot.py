@@ -125,6 +125,8 @@ def plot_dirs(
 def notes(a: Analysis) -> list[str]:
     """One line per thing a user should know: edge minima, diverged batch sizes, missing fits."""
     out = []
+    if n := a.res.attrs.get("dropped_nan_rows"):
+        out.append(f"{n} rows with a NaN loss were dropped (--skip-bad): lrscale never writes NaN")
     for r in a.opt[a.opt["note"].fillna("").ne("")].itertuples():
         out.append(f"{r.label}, B={r.batch_size}: {r.note}")
     for r in a.summary[a.summary["reason"].fillna("").ne("")].itertuples():
@@ -133,7 +135,13 @@ def notes(a: Analysis) -> list[str]:
 
 
 def _args(argv, prog: str, what: str, out_help: str):
-    ap = argparse.ArgumentParser(prog=prog, description=what)
+    ap = argparse.ArgumentParser(
+        prog=f"python -m {prog}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=what,
+        epilog=f"example: python -m {prog} outputs/homework   (installed as lrscale-"
+        f"{prog.split('.')[-1]})",
+    )
     ap.add_argument("paths", nargs="+", help="run dirs, multirun dirs or results.parquet files")
     ap.add_argument("--out", help=out_help)
     ap.add_argument(

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis import compare, critical, figures, laws, metric
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
+from sweeps.config import USES
 
 
 def _fitted(r) -> bool:
@@ -227,12 +228,12 @@ def _params(f) -> str:
 
 
 def _settings(res: pd.DataFrame) -> str:
+    """The settings of a sweep that its model and optimizer read (sweeps.config.USES)."""
     r = res.iloc[0]
-    model = ["model_"] if r["model"] != "linear" else []  # the linear model has no settings
+    uses = {group: [f"{group}_{k}" for k in USES[group].get(r[group], [])] for group in USES}
     # task_kind is a result column (the task name says it), not a setting
-    cols = [
-        c for c in res.columns if c.startswith(("task_", "optimizer_", *model)) and c != "task_kind"
-    ]
+    cols = [c for c in res.columns if c.startswith("task_") and c != "task_kind"]
+    cols += [c for c in uses["model"] + uses["optimizer"] if c in res.columns]
     cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
     return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
 
@@ -258,14 +259,15 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         "",
     ]
     out += ["## Answers", ""]
-    ans = answers(s, a.fits)
-    for k, q in (
-        ("a", "Linear regression + SGD: what function is eta*(B)?"),
-        ("b", "MLP + SGD: how does the law differ?"),
-        ("c", "Adam: does the scaling change?"),
-    ):
-        extra = _theory_answer(a) if k == "a" else ""
-        out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
+    if (s["task"] == "regression").any():
+        ans = answers(s, a.fits)
+        for k, q in (
+            ("a", "Linear regression + SGD: what function is eta*(B)?"),
+            ("b", "MLP + SGD: how does the law differ?"),
+            ("c", "Adam: does the scaling change?"),
+        ):
+            extra = _theory_answer(a) if k == "a" else ""
+            out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
     out += _other_tasks(s)
     if "comparison" in figs:
         out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
@@ -309,7 +311,8 @@ def _other_tasks(s: pd.DataFrame) -> list[str]:
         return []
     tasks = ", ".join(sorted(o["task"].unique()))
     return [
-        f"The questions are about the pinned regression task, so the sweeps of {tasks} "
+        "The homework's three questions (eta*(B) of linear regression and of an MLP, under SGD "
+        f"and Adam) are about the pinned regression task, so the sweeps of {tasks} "
         f"({', '.join(o['label'])}) answer none of them; their laws are in their sections below.",
         "",
     ]

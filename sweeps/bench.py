@@ -44,7 +44,7 @@ from sweeps.config import Config, register, to_config, validate
 from tasks import regression
 from tasks.base import mse
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parent / "conf"
 WORKLOADS = {
     "linear-sgd": ["model=linear", "optimizer=sgd"],
     "mlp-adam": ["model=mlp", "optimizer=adam"],
@@ -415,7 +415,12 @@ def append(df: pd.DataFrame, path: Path) -> None:
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m sweeps.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m sweeps.bench",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n")[0],
+        epilog="example: python -m sweeps.bench --quick   (installed as lrscale-bench)",
+    )
     p.add_argument("--quick", action="store_true", help="2 batch sizes, 32 steps: under a minute")
     p.add_argument("--scan", type=Path, help="instead: the scaling scan, its figure to this path")
     p.add_argument("--out", type=Path, default=Path("outputs/bench/bench.parquet"))
@@ -497,5 +502,10 @@ def table(df: pd.DataFrame) -> str:
     return t.to_string(index=False, formatters={k: v.format for k, v in fmt.items()})
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `lrscale-bench` console entry point."""
     main()
+
+
+if __name__ == "__main__":
+    cli()

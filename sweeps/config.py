@@ -168,10 +168,10 @@ class Config:
 
 def register() -> None:
     cs = ConfigStore.instance()
-    # The task node starts empty: each conf/task/<name>.yaml brings its own schema.
+    # The task node starts empty: each conf/task/<name>.yaml extends schema/task/<name>.
     cs.store(name="schema", node=Config(task=MISSING))
     for name, schema in TASK_SCHEMAS.items():
-        cs.store(group="task", name=f"{name}_schema", node=schema)
+        cs.store(group="schema/task", name=name, node=schema)
 
 
 def user_cache_dir() -> Path:
@@ -242,7 +242,7 @@ def validate(cfg: Config) -> Config:
     """Raise ConfigError on the first value that is out of range; return cfg unchanged."""
     t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
     for key, value in _floats(cfg):
-        _check(math.isfinite(value), key, "a finite number", value)
+        _check(value is None or math.isfinite(value), key, "a finite number", value)
     _one_of("model.name", m.name, MODELS)
     _one_of("model.activation", m.activation, ACTIVATIONS)
     _check(m.width > 0, "model.width", "> 0", m.width)
@@ -293,13 +293,56 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+# The optimizer and model keys each option reads; the others are ignored by it.
+USES = {
+    "optimizer": {
+        "sgd": ("momentum", "nesterov"),
+        "momentum": ("momentum",),
+        "nesterov": ("momentum",),
+        "adam": ("b1", "b2", "eps", "scaling_rule", "base_batch_size"),
+        "adamw": ("b1", "b2", "eps", "weight_decay", "scaling_rule", "base_batch_size"),
+        "rmsprop": ("b2", "eps", "scaling_rule", "base_batch_size"),
+        "lion": ("b1", "b2", "weight_decay", "scaling_rule", "base_batch_size"),
+        "signsgd": (),
+        "adafactor": (),
+    },
+    "model": {
+        "linear": (),
+        "mlp": ("width", "depth", "activation"),
+        "cnn": ("channels", "depth", "kernel", "activation"),
+        "custom": ("target", "kwargs"),
+    },
+}
+
+
+def unused(cfg: Config) -> list[str]:
+    """One line per group naming the keys set away from their default that its option ignores."""
+    out = []
+    for group, uses in USES.items():
+        node = getattr(cfg, group)
+        default = type(node)(name=node.name)
+        ignored = [
+            f"{group}.{f.name}"
+            for f in dataclasses.fields(node)
+            if f.name != "name"
+            and f.name not in uses.get(node.name, ())
+            and getattr(node, f.name) != getattr(default, f.name)
+        ]
+        if ignored:
+            uses_text = ", ".join(uses.get(node.name, ())) or "none of them"
+            out.append(
+                f"{', '.join(ignored)}: ignored by {group}={node.name} (it uses {uses_text})"
+            )
+    return out
+
+
 def _floats(node, prefix: str = ""):
-    """(dotted key, value) of every float of a config tree."""
+    """(dotted key, value) of every float key of a config tree (the value may be None)."""
     for f in dataclasses.fields(node):
         v = getattr(node, f.name)
         if dataclasses.is_dataclass(v):
             yield from _floats(v, f"{prefix}{f.name}.")
-        elif isinstance(v, float):
+        elif "float" in str(f.type):
             yield f"{prefix}{f.name}", v
 
 

@@ -1,24 +1,27 @@
-"""Command line: `python -m sweeps.run [overrides]`; one Hydra job = one sweep."""
+"""Command line: `python -m sweeps.run [overrides]` or `lrscale-sweep`; one Hydra job, one sweep."""
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.config import ConfigError, register, to_config, validate
+from sweeps.config import ConfigError, register, to_config, unused, validate
 from sweeps.hooks import draw_figures, fail, tidy_sweep_root  # also registers the dir resolver
 from sweeps.results import RESULTS
 
 register()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(dcfg: DictConfig) -> None:
     hc = HydraConfig.get()
     logging.getLogger("jax").setLevel(logging.WARNING)  # no note on absent TPU plugins
@@ -27,6 +30,8 @@ def main(dcfg: DictConfig) -> None:
         cfg = validate(to_config(dcfg))
     except ConfigError as e:
         fail(str(e), out_dir)
+    for note in unused(cfg):
+        print(f"note: {note}", file=sys.stderr)
     tidy_sweep_root(hc)
     from sweeps.sweep import Interrupted, OutputError, ResumeError, run_sweep, summary
 
@@ -44,5 +49,29 @@ def main(dcfg: DictConfig) -> None:
         draw_figures(out_dir)
 
 
+def hydra_error(e: Exception) -> str:
+    """Hydra's error for a bad override or option, in one line: `<key>: <what is wrong>`."""
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file:
+        group, _, option = e.missing_cfg_file.rpartition("/")
+        options = ", ".join(e.options or [])
+        return f"{group or 'config'}: no option {option!r} (options: {options})"
+    cause = e.__cause__ if isinstance(e.__cause__, OmegaConfBaseException) else e
+    key = getattr(cause, "full_key", None) or "overrides"
+    return f"{key}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
+
+
+def cli() -> None:
+    """The console entry point: Hydra's own errors become one `error: <key>: ...` line."""
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises instead of printing its report
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as e:
+        if full:
+            raise
+        print(f"error: {hydra_error(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

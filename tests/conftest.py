@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from sweeps.config import Config, register, to_config
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "sweeps" / "conf"
 # The smoke sweep, shrunk further: the tests exercise the code paths, not the science.
 SMALL = [
     "sweep=smoke",
@@ -26,7 +26,7 @@ SMALL = [
 
 
 def make_config(*overrides: str) -> Config:
-    """Compose conf/config.yaml with overrides into the typed Config (what sweeps.run gets)."""
+    """Compose sweeps/conf/config.yaml with overrides into the typed Config, as sweeps.run does."""
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return to_config(compose("config", overrides=list(overrides)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +20,7 @@ from sweeps.results import (
 )
 from sweeps.sweep import run_sweep
 from tasks import regression as task
-from tests.conftest import program
+from tests.conftest import CONF, program
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +164,7 @@ def test_same_config_same_tables(small, tmp_path):
     )
 
 
-OPTIMIZERS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf/optimizer").glob("*.yaml"))
+OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
