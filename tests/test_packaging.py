@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,13 @@ def _run(*cmd, cwd: Path, env: dict, timeout: float = 300) -> subprocess.Complet
 def test_the_wheel_runs_a_sweep_and_a_report_outside_the_checkout(tmp_path):
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()
+    # Built from a copy: setuptools writes its build/ folder into the source tree.
+    src = tmp_path / "src"
+    skip = (".*", "build", "outputs", "*.egg-info", "__pycache__", "docs")
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*skip))
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     pip = (sys.executable, "-m", "pip")
-    r = _run(*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT), cwd=work, env=env)
+    r = _run(*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(src), cwd=work, env=env)
     assert r.returncode == 0, r.stderr
     (wheel,) = wheels.glob("lrscale-*.whl")
     r = _run(
