@@ -8,6 +8,7 @@ import sys
 import jax
 import numpy as np
 import pandas as pd
+import pytest
 
 from sweeps import bench, engine
 from tests.conftest import ROOT
@@ -48,6 +49,7 @@ def test_flop_counts():
     assert bench.eval_flops(mlp) == mlp.task.n_eval * 2 * P
 
 
+@pytest.mark.slow
 def test_quick_bench_runs_and_prints_every_column(tmp_path):
     out = tmp_path / "bench.parquet"
     r = subprocess.run(

@@ -167,6 +167,7 @@ np.savez(sys.argv[1], *out)
 """
 
 
+@pytest.mark.slow
 def test_lanes_sharded_over_four_devices_equal_one_device(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     root = Path(__file__).resolve().parents[1]
