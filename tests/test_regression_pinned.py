@@ -43,8 +43,10 @@ def test_pinned_regression_results_are_unchanged(tmp_path):
     pd.testing.assert_frame_equal(
         new[COLUMNS[:4] + ["diverged"]], old[COLUMNS[:4] + ["diverged"]], check_dtype=False
     )
+    # Equal to the bit with the XLA that wrote the table; older XLAs (jax 0.8, 0.9) differ by up
+    # to 8e-5 relative in a few float32 lanes. A change to the task itself moves every number.
     for c in ("final_train_loss", "final_eval_loss"):
-        np.testing.assert_allclose(new[c], old[c], rtol=2e-5, err_msg=c)
+        np.testing.assert_allclose(new[c], old[c], rtol=2e-4, err_msg=c)
 
 
 if __name__ == "__main__":
