@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import compare, critical, figures, laws, metric
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
-from sweeps.config import USES
+from sweeps.checks import USES
 
 
 def _fitted(r) -> bool:
@@ -228,7 +228,7 @@ def _params(f) -> str:
 
 
 def _settings(res: pd.DataFrame) -> str:
-    """The settings of a sweep that its model and optimizer read (sweeps.config.USES)."""
+    """The settings of a sweep that its model and optimizer read (sweeps.checks.USES)."""
     r = res.iloc[0]
     uses = {group: [f"{group}_{k}" for k in USES[group].get(r[group], [])] for group in USES}
     # task_kind is a result column (the task name says it), not a setting

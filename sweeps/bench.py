@@ -40,7 +40,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import tasks
 from sweeps import engine
-from sweeps.config import Config, register, to_config, validate
+from sweeps.checks import validate
+from sweeps.config import Config, register, to_config
 from tasks import regression
 from tasks.base import mse
 

@@ -1,4 +1,4 @@
-"""Typed configuration: the Hydra schema (every key declared) and the value checks."""
+"""Typed configuration: the Hydra schema (every key declared), composition, sweep identity."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,154 +195,6 @@ def to_config(dcfg) -> Config:
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "config"
         raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
-
-
-def _check(ok: bool, key: str, allowed: str, value) -> None:
-    if not ok:
-        raise ConfigError(f"{key} must be {allowed} (got {value!r})")
-
-
-def _one_of(key: str, value, options) -> None:
-    _check(value in options, key, "one of " + ", ".join(map(str, options)), value)
-
-
-def _validate_task(t, max_batch: int) -> None:
-    if t.name == "regression":
-        _check(t.dim > 0, "task.dim", "> 0", t.dim)
-        _check(t.noise_std >= 0, "task.noise_std", ">= 0", t.noise_std)
-        _check(t.spectrum_decay >= 0, "task.spectrum_decay", ">= 0", t.spectrum_decay)
-        _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
-        if t.n_train is not None:
-            _check(
-                t.n_train >= max_batch,
-                "task.n_train",
-                f"null (online data) or >= the largest batch size {max_batch}",
-                t.n_train,
-            )
-        return
-    if t.name == "mnist1d":
-        _check(
-            t.n_train >= max_batch,
-            "task.n_train",
-            f">= the largest batch size {max_batch}",
-            t.n_train,
-        )
-        _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
-        return
-    if t.name == "file":
-        _one_of("task.kind", t.kind, TASK_KINDS)
-        _check(bool(t.path), "task.path", "a file path", t.path)
-        if t.features is not None:
-            _check(len(t.features) > 0, "task.features", "null or a non-empty list", t.features)
-    _check(0 < t.test_fraction < 1, "task.test_fraction", "in (0, 1)", t.test_fraction)
-
-
-def validate(cfg: Config) -> Config:
-    """Raise ConfigError on the first value that is out of range; return cfg unchanged."""
-    t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
-    for key, value in _floats(cfg):
-        _check(value is None or math.isfinite(value), key, "a finite number", value)
-    _one_of("model.name", m.name, MODELS)
-    _one_of("model.activation", m.activation, ACTIVATIONS)
-    _check(m.width > 0, "model.width", "> 0", m.width)
-    _check(m.depth >= 1, "model.depth", ">= 1", m.depth)
-    _check(m.channels > 0, "model.channels", "> 0", m.channels)
-    _check(m.kernel > 0, "model.kernel", "> 0", m.kernel)
-    if m.name == "custom":
-        _check(bool(m.target), "model.target", "a dotted path (model=custom)", m.target)
-    _one_of("optimizer.name", o.name, OPTIMIZERS)
-    _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
-    _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
-    _check(0 <= o.b2 < 1, "optimizer.b2", "in [0, 1)", o.b2)
-    _check(o.eps > 0, "optimizer.eps", "> 0", o.eps)
-    _check(o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay)
-    _one_of("optimizer.scaling_rule", o.scaling_rule, SCALING_RULES)
-    _check(o.base_batch_size > 0, "optimizer.base_batch_size", "> 0", o.base_batch_size)
-    bs = list(s.batch_sizes)
-    _check(len(bs) > 0, "sweep.batch_sizes", "a non-empty list", bs)
-    for b in bs:
-        _check(b > 0, "sweep.batch_sizes", "a list of integers > 0", bs)
-    _check(len(set(bs)) == len(bs), "sweep.batch_sizes", "a list without repeats", bs)
-    _check(s.lr.min > 0, "sweep.lr.min", "> 0", s.lr.min)
-    _check(s.lr.max > s.lr.min, "sweep.lr.max", f"> sweep.lr.min = {s.lr.min}", s.lr.max)
-    _check(s.lr.num >= 2, "sweep.lr.num", ">= 2", s.lr.num)
-    _check(s.seeds > 0, "sweep.seeds", "> 0", s.seeds)
-    _check(s.divergence_factor > 1, "sweep.divergence_factor", "> 1", s.divergence_factor)
-    _check(s.curve_points >= 2, "sweep.curve_points", ">= 2", s.curve_points)
-    _one_of("sweep.dtype", s.dtype, DTYPES)
-    if s.memory_gb is not None:
-        _check(s.memory_gb > 0, "sweep.memory_gb", "null (auto) or > 0", s.memory_gb)
-    b = s.budget
-    _check(
-        (b.samples is None) != (b.steps is None),
-        "sweep.budget",
-        "exactly one of samples or steps",
-        {"samples": b.samples, "steps": b.steps},
-    )
-    if b.samples is not None:
-        _check(
-            b.samples >= max(bs),
-            "sweep.budget.samples",
-            f">= the largest batch size {max(bs)} (one step)",
-            b.samples,
-        )
-    else:
-        _check(b.steps >= 1, "sweep.budget.steps", ">= 1", b.steps)
-    _validate_task(t, max(bs))
-    return cfg
-
-
-# The optimizer and model keys each option reads; the others are ignored by it.
-USES = {
-    "optimizer": {
-        "sgd": ("momentum", "nesterov"),
-        "momentum": ("momentum",),
-        "nesterov": ("momentum",),
-        "adam": ("b1", "b2", "eps", "scaling_rule", "base_batch_size"),
-        "adamw": ("b1", "b2", "eps", "weight_decay", "scaling_rule", "base_batch_size"),
-        "rmsprop": ("b2", "eps", "scaling_rule", "base_batch_size"),
-        "lion": ("b1", "b2", "weight_decay", "scaling_rule", "base_batch_size"),
-        "signsgd": (),
-        "adafactor": (),
-    },
-    "model": {
-        "linear": (),
-        "mlp": ("width", "depth", "activation"),
-        "cnn": ("channels", "depth", "kernel", "activation"),
-        "custom": ("target", "kwargs"),
-    },
-}
-
-
-def unused(cfg: Config) -> list[str]:
-    """One line per group naming the keys set away from their default that its option ignores."""
-    out = []
-    for group, uses in USES.items():
-        node = getattr(cfg, group)
-        default = type(node)(name=node.name)
-        ignored = [
-            f"{group}.{f.name}"
-            for f in dataclasses.fields(node)
-            if f.name != "name"
-            and f.name not in uses.get(node.name, ())
-            and getattr(node, f.name) != getattr(default, f.name)
-        ]
-        if ignored:
-            uses_text = ", ".join(uses.get(node.name, ())) or "none of them"
-            out.append(
-                f"{', '.join(ignored)}: ignored by {group}={node.name} (it uses {uses_text})"
-            )
-    return out
-
-
-def _floats(node, prefix: str = ""):
-    """(dotted key, value) of every float key of a config tree (the value may be None)."""
-    for f in dataclasses.fields(node):
-        v = getattr(node, f.name)
-        if dataclasses.is_dataclass(v):
-            yield from _floats(v, f"{prefix}{f.name}.")
-        elif "float" in str(f.type):
-            yield f"{prefix}{f.name}", v
 
 
 def _version(package: str) -> str | None:

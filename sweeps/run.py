@@ -14,7 +14,8 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.config import ConfigError, register, to_config, unused, validate
+from sweeps.checks import unused, validate
+from sweeps.config import ConfigError, register, to_config
 from sweeps.hooks import draw_figures, fail, tidy_sweep_root  # also registers the dir resolver
 from sweeps.results import RESULTS
 

@@ -20,7 +20,8 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from sweeps import batch, engine, results
-from sweeps.config import Config, settings, sweep_id, user_cache_dir, validate
+from sweeps.checks import validate
+from sweeps.config import Config, settings, sweep_id, user_cache_dir
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
 

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from sweeps.config import ConfigError, sweep_id, to_config, validate
+from sweeps.checks import validate
+from sweeps.config import ConfigError, sweep_id, to_config
 from tests.conftest import CONF, cli, make_config
 
 GROUPS = {
@@ -39,7 +40,7 @@ def test_sweep_id_ignores_batch_sizes_and_seeds_but_not_the_task():
     assert sweep_id(a) == sweep_id(b) != sweep_id(c)
 
 
-# (override, text the one-line error must contain): the range checks of sweeps.config.validate.
+# (override, text the one-line error must contain): the range checks of sweeps.checks.validate.
 BAD_VALUES = [
     ("sweep.batch_sizes=[4,0]", "sweep.batch_sizes"),
     ("sweep.batch_sizes=[]", "sweep.batch_sizes"),

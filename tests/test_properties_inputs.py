@@ -11,19 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweeps import engine
-from sweeps.config import TASK_SCHEMAS, Config, ConfigError, validate
-from sweeps.config import _floats as floats_of
+from sweeps.checks import float_keys, validate
+from sweeps.config import TASK_SCHEMAS, Config, ConfigError
 from tests.conftest import make_config
 
 # Every float of the schema: the shared groups, and each task's own keys.
 FLOAT_KEYS = sorted(
-    {k for k, _ in floats_of(Config())}
-    | {f"task.{k}" for schema in TASK_SCHEMAS.values() for k, _ in floats_of(schema())}
+    {k for k, _ in float_keys(Config())}
+    | {f"task.{k}" for schema in TASK_SCHEMAS.values() for k, _ in float_keys(schema())}
 )
 TASK_OF = {  # a task whose schema has the key (the regression task unless only another has it)
     f"task.{k}": name
     for name, schema in reversed(TASK_SCHEMAS.items())
-    for k, _ in floats_of(schema())
+    for k, _ in float_keys(schema())
 }
 FILE = ["task.path=data.csv", "task.kind=classification", "task.target=label"]
 TRIED = {"values": 0, "files": 0}
