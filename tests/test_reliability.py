@@ -70,7 +70,7 @@ def _assert_same(run_dir: Path, reference) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir / CURVES), cur)
 
 
-@pytest.mark.parametrize("after", [1, 2])
+@pytest.mark.parametrize("after", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, reference, after):
     run_dir = tmp_path / "run"
     proc = _start(run_dir)
@@ -217,6 +217,7 @@ def test_divergence_rule_at_its_boundary(small, side):
     assert out.diverged.any() == (side < 0)
 
 
+@pytest.mark.slow
 def test_concurrent_jobs_write_one_sweep_dir_and_readers_see_complete_parts(tmp_path):
     from analysis.load import load
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
 
 from sweeps.config import register
@@ -10,6 +11,7 @@ from sweeps.results import RESULTS
 from tests.conftest import CONF, SMALL, cli
 
 
+@pytest.mark.slow
 def test_submitit_local_multirun_merges_both_jobs(tmp_path):
     sweep_dir = tmp_path / "multi"
     r = cli(
