@@ -14,204 +14,22 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis import compare, critical, figures, laws, metric
+from analysis.answers import (
+    answers,
+    fitted,
+    fmt,
+    interval,
+    level_of,
+    other_tasks,
+    rows_of,
+    rule_text,
+    slope_text,
+)
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 from sweeps.checks import USES
-
-
-def _fitted(r) -> bool:
-    """Whether a summary row has a fitted law (its law is None or NaN otherwise)."""
-    return isinstance(r["law"], str) and r["law"] in laws.LAWS
-
-
-def _level(a) -> float:
-    """The confidence level of an Analysis or of an optima table."""
-    o = a.opt if hasattr(a, "opt") else a
-    return float(o["level"].iloc[0]) if len(o) else 0.95
-
-
-def _g(v, fmt=".3g") -> str:
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
-
-
-def _ci(lo, hi, fmt=".3g") -> str:
-    return f"[{_g(lo, fmt)}, {_g(hi, fmt)}]"
-
-
-def _rows(summary: pd.DataFrame, model: str | None, optimizer: str) -> pd.DataFrame:
-    """The sweeps of the regression task a homework question asks about."""
-    s = summary[(summary["optimizer"] == optimizer) & (summary["task"] == "regression")]
-    return s if model is None else s[s["model"] == model]
-
-
-def _slope(r) -> str:
-    if not np.isfinite(r["slope"]):
-        return "no small-batch slope (fewer than 2 usable batch sizes)"
-    return (
-        f"d log eta*/d log B = {r['slope']:.2f} {_ci(r['slope_lo'], r['slope_hi'], '.2f')} "
-        f"over B = {r['slope_B_min']:g}..{r['slope_B_max']:g}"
-    )
-
-
-def _rule(r) -> str:
-    """Which textbook rule the small-batch slope interval is consistent with, or where it lies."""
-    lo, hi = r["slope_lo"], r["slope_hi"]
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return ""
-    rules = (
-        (1.0, "linear scaling (Goyal et al. 2017)"),
-        (0.5, "square-root scaling (Malladi et al. 2022)"),
-        (0.0, "no dependence on B"),
-    )
-    fits = [name for v, name in rules if lo <= v <= hi]
-    if fits:
-        return "; consistent with " + " and with ".join(fits)
-    if lo > 1:
-        return "; steeper than linear scaling"
-    if lo > 0.5:
-        return "; between square-root and linear scaling"
-    return "; between flat and square-root scaling" if lo > 0 else "; decreasing with B"
-
-
-def _one(r, fits: pd.DataFrame) -> str:
-    """One sweep's law in a sentence, or why there is none."""
-    if not _fitted(r):
-        return f"no law could be fitted to {r['label']}: {r['reason']}."
-    f = fits[fits["sweep_id"] == r["sweep_id"]].sort_values("aic")
-    close = [
-        f"the {laws.TITLES[x.law]} fits about as well, ΔAIC = {x.delta_aic:.1f}"
-        for x in f.iloc[1:].itertuples()
-        if x.delta_aic < 2
-    ]
-    return (
-        f"eta*(B) resembles **{r['shape']}** ({laws.SHAPES[r['shape']]}): {r['words']}; "
-        f"best law by AIC: {laws.TITLES[r['law']]}, `{r['formula']}`"
-        + "".join(f"; {c}" for c in close)
-        + f". At the smallest batch sizes, {_slope(r)}{_rule(r)}."
-    )
-
-
-def _overlap(a, b) -> bool | None:
-    if not all(np.isfinite([a["slope_lo"], a["slope_hi"], b["slope_lo"], b["slope_hi"]])):
-        return None
-    return a["slope_lo"] <= b["slope_hi"] and b["slope_lo"] <= a["slope_hi"]
-
-
-def _saturation(fits: pd.DataFrame, sid: str) -> tuple[float, float]:
-    """(B_noise, eta_max) of a sweep's linear-then-saturating fit."""
-    f = fits[(fits["sweep_id"] == sid) & (fits["law"] == "saturating")]
-    return (float(f["B_noise"].iloc[0]), float(f["eta_max"].iloc[0])) if len(f) else (np.nan,) * 2
-
-
-def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
-    """How sweep r differs from sweep base, from the fitted numbers."""
-    if not (_fitted(r) and _fitted(base)):
-        return (
-            f" No comparison with {what}: {'it' if _fitted(r) else 'this sweep'} has no fitted law."
-        )
-    out = []
-    if r["shape"] == base["shape"]:
-        out.append(f"the shape is the same ({r['shape']})")
-    else:
-        out.append(f"the shape differs ({r['shape']} vs {base['shape']})")
-    ov = _overlap(r, base)
-    if ov is not None:
-        if ov:
-            out.append(
-                f"the small-batch slopes agree within their intervals ({r['slope']:.2f} vs "
-                f"{base['slope']:.2f})"
-            )
-        else:
-            way = "steeper" if r["slope"] > base["slope"] else "shallower"
-            out.append(
-                f"the small-batch slope is {way}: {r['slope']:.2f} "
-                f"{_ci(r['slope_lo'], r['slope_hi'], '.2f')} vs {base['slope']:.2f} "
-                f"{_ci(base['slope_lo'], base['slope_hi'], '.2f')}"
-            )
-    if r["shape"] == base["shape"] == "linear-then-saturating":
-        (b1, e1), (b0, e0) = _saturation(fits, r["sweep_id"]), _saturation(fits, base["sweep_id"])
-        k = b1 / b0
-        out.append(
-            f"saturation sets in at B ~ {b1:.3g} instead of ~ {b0:.3g} "
-            f"({max(k, 1 / k):.2g}x {'later' if k > 1 else 'earlier'}), at eta ~ {e1:.3g} "
-            f"instead of ~ {e0:.3g}"
-        )
-    return f" Compared with {what}: " + "; ".join(out) + "."
-
-
-def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
-    """The three homework answers, each derived from the fitted numbers."""
-    ans = {}
-    lin = _rows(summary, "linear", "sgd")
-    ans["a"] = (
-        " ".join(_one(r, fits) for _, r in lin.iterrows())
-        or "No linear+SGD sweep of the regression task is among the results, so this question "
-        "cannot be answered."
-    )
-    mlp = _rows(summary, "mlp", "sgd")
-    if not len(mlp):
-        ans["b"] = (
-            "No MLP+SGD sweep of the regression task is among the results, so this question "
-            "cannot be answered."
-        )
-    else:
-        parts = []
-        for _, r in mlp.iterrows():
-            base = lin.iloc[0] if len(lin) else None
-            vs = (
-                _versus(r, base, fits, base["label"])
-                if base is not None
-                else " There is no linear+SGD sweep to compare with."
-            )
-            parts.append(_one(r, fits) + vs)
-        ans["b"] = " ".join(parts)
-    adam = _rows(summary, None, "adam")
-    if not len(adam):
-        ans["c"] = (
-            "No Adam sweep of the regression task is among the results, so this question cannot "
-            "be answered."
-        )
-    else:
-        parts = []
-        for _, r in adam.iterrows():
-            sgd = _rows(summary, r["model"], "sgd")
-            if not len(sgd):
-                parts.append(
-                    f"*{r['label']}*: {_one(r, fits)} "
-                    f"There is no {r['model']}+SGD sweep to compare with."
-                )
-                continue
-            base = sgd.iloc[0]
-            parts.append(
-                f"*{r['label']}*: {_one(r, fits)}{_versus(r, base, fits, base['label'])} "
-                f"{_verdict(r, base)}"
-            )
-        ans["c"] = " ".join(parts)
-    return ans
-
-
-def _verdict(r, base) -> str:
-    """Whether Adam changes the scaling relative to SGD on the same model."""
-    ov = _overlap(r, base)
-    if not (_fitted(r) and _fitted(base)) or ov is None:
-        return "Whether the scaling changes cannot be decided from these numbers."
-    slopes = f"small-batch slope {r['slope']:.2f} vs {base['slope']:.2f}"
-    if not ov:
-        way = "more weakly" if r["slope"] < base["slope"] else "more strongly"
-        return f"**The scaling changes: eta* grows {way} with B under Adam** ({slopes})."
-    wide = max(r["slope_hi"] - r["slope_lo"], base["slope_hi"] - base["slope_lo"]) > 0.5
-    hint = (
-        " The intervals are wide; more seeds or a finer lr grid would sharpen this." if wide else ""
-    )
-    if r["shape"] == base["shape"]:
-        return f"**No significant change in the scaling with Adam** ({slopes}).{hint}"
-    return (
-        f"**The small-batch scaling does not change significantly with Adam ({slopes}), but the "
-        f"shape of eta*(B) does: {r['shape']} vs {base['shape']}.**{hint}"
-    )
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -222,7 +40,7 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def _params(f) -> str:
     names = laws.PARAMS[f["law"]]
-    return "; ".join(f"{n} = {_g(f[n])} {_ci(f[n + '_lo'], f[n + '_hi'])}" for n in names) + (
+    return "; ".join(f"{n} = {fmt(f[n])} {interval(f[n + '_lo'], f[n + '_hi'])}" for n in names) + (
         " (B_noise at the edge of its search range)" if f["at_bound"] else ""
     )
 
@@ -252,7 +70,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         + ", ".join(f"`{p}`" for p in sources)
         + f". {metric.get(a.metric).method} through the three grid points around it (unless a "
         "neighbour sits on a divergence cliff or has diverged); intervals "
-        f"are {_level(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
+        f"are {level_of(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
         "parameters). Laws are fitted to log eta* weighted by the eta* intervals (each at least "
         f"{laws.GRID_FRACTION:g} of an lr grid step wide); minima on "
         "the edge of the lr grid are left out of the fits.",
@@ -268,7 +86,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         ):
             extra = _theory_answer(a) if k == "a" else ""
             out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
-    out += _other_tasks(s)
+    out += other_tasks(s)
     if "comparison" in figs:
         out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
     out += ["## Sweeps", ""]
@@ -283,8 +101,8 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
                 f"({r['batch_sizes']}, {r['usable']} usable)",
                 ls["lr"].nunique(),
                 ls["seed"].nunique(),
-                laws.TITLES[r["law"]] if _fitted(r) else "none",
-                _g(r["slope"], ".2f") + " " + _ci(r["slope_lo"], r["slope_hi"], ".2f"),
+                laws.TITLES[r["law"]] if fitted(r) else "none",
+                fmt(r["slope"], ".2f") + " " + interval(r["slope_lo"], r["slope_hi"], ".2f"),
             ]
         )
     out += [
@@ -304,20 +122,6 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
     return "\n".join(out)
 
 
-def _other_tasks(s: pd.DataFrame) -> list[str]:
-    """One line on the sweeps the answers leave out because they are of another task."""
-    o = s[s["task"] != "regression"]
-    if not len(o):
-        return []
-    tasks = ", ".join(sorted(o["task"].unique()))
-    return [
-        "The homework's three questions (eta*(B) of linear regression and of an MLP, under SGD "
-        f"and Adam) are about the pinned regression task, so the sweeps of {tasks} "
-        f"({', '.join(o['label'])}) answer none of them; their laws are in their sections below.",
-        "",
-    ]
-
-
 def _optima_table(o: pd.DataFrame, level: float) -> str:
     """eta* per batch size with its interval, the loss (and accuracy, where there is one) there."""
     words, by_acc = metric.loss_words(o), metric.of(o).name == "accuracy"
@@ -330,10 +134,10 @@ def _optima_table(o: pd.DataFrame, level: float) -> str:
         head += ["accuracy there (mean)"] if acc else []
     rows = []
     for x in o.itertuples():
-        row = [x.batch_size, _g(x.eta), _ci(x.eta_lo, x.eta_hi), _g(x.eta_grid)]
-        row += [_g(x.accuracy, ".3f")] if by_acc else []
-        row += [_g(x.loss), _g(x.loss_median)]
-        row += [_g(x.accuracy, ".3f")] if acc and not by_acc else []
+        row = [x.batch_size, fmt(x.eta), interval(x.eta_lo, x.eta_hi), fmt(x.eta_grid)]
+        row += [fmt(x.accuracy, ".3f")] if by_acc else []
+        row += [fmt(x.loss), fmt(x.loss_median)]
+        row += [fmt(x.accuracy, ".3f")] if acc and not by_acc else []
         rows.append(row + [f"{x.diverged}/{x.lanes}", x.note or ("fitted" if x.usable else "")])
     return _table([*head, "diverged lanes", "note"], rows)
 
@@ -342,7 +146,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
     sid, lab = r["sweep_id"], r["label"]
     o = a.opt[a.opt["sweep_id"] == sid]
     out = [f"## {lab}", "", f"Settings: {_settings(a.res[a.res['sweep_id'] == sid])}.", ""]
-    out += ["### Optimal learning rate per batch size", "", _optima_table(o, _level(a)), ""]
+    out += ["### Optimal learning rate per batch size", "", _optima_table(o, level_of(a)), ""]
     out += ["### Fitted laws", ""]
     f = a.fits[a.fits["sweep_id"] == sid]
     if len(f):
@@ -357,10 +161,10 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
             for _, x in f.iterrows()
         ]
         out += [
-            _table(["law", "fit", f"parameters ({_level(a):.0%} interval)", "AIC", "ΔAIC"], rows),
+            _table(["law", "fit", f"parameters ({level_of(a):.0%} interval)", "AIC", "ΔAIC"], rows),
             "",
         ]
-        out += [f"Best by AIC: {r['words']}. Small-batch slope: {_slope(r)}.", ""]
+        out += [f"Best by AIC: {r['words']}. Small-batch slope: {slope_text(r)}.", ""]
     else:
         out += [f"No law fitted: {r['reason']}.", ""]
     s = figures.slug(lab)
@@ -375,7 +179,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
     res = a.res[a.res["sweep_id"] == sid]
     out += _theory(o, res)
     crit = a.crit.get(sid, "not computed")
-    out += _critical(crit, _level(a), figs, base, s, lab, metric.loss_words(o))
+    out += _critical(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
     out += _noise(res, f)
     return out
 
@@ -383,7 +187,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
 def _theory_answer(a: Analysis) -> str:
     """The theory verdict of each linear+SGD sweep, for answer (a)."""
     out = []
-    for _, r in _rows(a.summary, "linear", "sgd").iterrows():
+    for _, r in rows_of(a.summary, "linear", "sgd").iterrows():
         sid = r["sweep_id"]
         th = compare.predicted(a.res[a.res["sweep_id"] == sid])
         if th is not None:
@@ -406,16 +210,16 @@ def _theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
         [
             x.batch_size,
             x.steps,
-            _g(x.eta),
-            _ci(x.eta_lo, x.eta_hi),
-            _g(x.lr_opt),
-            _g(x.ratio, ".2f"),
-            _g(x.lr_edge),
+            fmt(x.eta),
+            interval(x.eta_lo, x.eta_hi),
+            fmt(x.lr_opt),
+            fmt(x.ratio, ".2f"),
+            fmt(x.lr_edge),
             ("yes" if k else "**no**") if x.usable else f"({x.status})",
         ]
         for x, k in zip(v.itertuples(), ok, strict=True)
     ]
-    head = ["B", "steps", "eta* measured", f"{_level(o):.0%} interval", "eta* theory"]
+    head = ["B", "steps", "eta* measured", f"{level_of(o):.0%} interval", "eta* theory"]
     head += ["measured / theory", "divergence edge eta_max", f"within {compare.FACTOR:g}x"]
     return [
         "### Theory vs measurement",
@@ -444,7 +248,7 @@ def _critical(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[
         ("B_crit = E_min / S_min", f.B_crit, f.B_crit_ci, "samples per step"),
     ):
         b = boot.get(name.split()[0])
-        rows.append([name, _g(v), unit, _ci(*ci), _ci(*b) if b else "–"])
+        rows.append([name, fmt(v), unit, interval(*ci), interval(*b) if b else "–"])
     out += [
         f"Steps S(B) to reach eval loss **{c.target:.3g}** ({loss}; seed-mean curves, best lr per "
         "batch size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
@@ -460,7 +264,7 @@ def _critical(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[
         _table(
             ["B", "best lr", "steps to target", "samples to target", "steps (fit)"],
             [
-                [x.batch_size, _g(x.lr), _g(x.steps), _g(x.samples), _g(x.steps_fit)]
+                [x.batch_size, fmt(x.lr), fmt(x.steps), fmt(x.samples), fmt(x.steps_fit)]
                 for x in c.table.itertuples()
             ],
         ),
@@ -483,7 +287,7 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         x = f.iloc[0]
         parts.append(
             f"fitted from eta*(B) (the saturating law's parameter): B_noise = "
-            f"{_g(x['B_noise'])} {_ci(x['B_noise_lo'], x['B_noise_hi'])}"
+            f"{fmt(x['B_noise'])} {interval(x['B_noise_lo'], x['B_noise_hi'])}"
         )
     path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
     try:
@@ -493,13 +297,13 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     if m:
         p, lane = m.get("pooled_over_seeds", {}), m.get("lane", {})
         meas = ", ".join(
-            f"{k} B_noise = {_g(p[k]['B_noise'])} (B_simple = {_g(p[k]['B_simple'])})"
+            f"{k} B_noise = {fmt(p[k]['B_noise'])} (B_simple = {fmt(p[k]['B_simple'])})"
             for k in ("init", "end")
             if k in p
         )
         parts.append(
             f"measured from per-example gradients, pooled over seeds (lane B = "
-            f"{lane.get('batch_size')}, lr = {_g(lane.get('lr'))}, {lane.get('steps')} steps): "
+            f"{lane.get('batch_size')}, lr = {fmt(lane.get('lr'))}, {lane.get('steps')} steps): "
             f"{meas}"
         )
     r = res.iloc[0]
@@ -510,8 +314,8 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             float(r["task_noise_std"]),
         )
         parts.append(
-            f"closed form of the linear task at initialisation: B_noise = {_g(th.B_noise)} "
-            f"(B_simple = {_g(th.B_simple)})"
+            f"closed form of the linear task at initialisation: B_noise = {fmt(th.B_noise)} "
+            f"(B_simple = {fmt(th.B_simple)})"
         )
     if not m and not regression:
         parts.append(f"not measured: the measurement covers the regression task, not {r['task']}")
@@ -532,9 +336,9 @@ def _zoo(s: pd.DataFrame) -> list[str]:
             r["optimizer"],
             r["model"],
             r["label"],
-            _g(r["slope"], ".2f") + " " + _ci(r["slope_lo"], r["slope_hi"], ".2f"),
-            _rule(r).removeprefix("; ") or "–",
-            (f"{laws.TITLES[r['law']]}: {r['words']}" if _fitted(r) else f"none: {r['reason']}"),
+            fmt(r["slope"], ".2f") + " " + interval(r["slope_lo"], r["slope_hi"], ".2f"),
+            rule_text(r).removeprefix("; ") or "–",
+            (f"{laws.TITLES[r['law']]}: {r['words']}" if fitted(r) else f"none: {r['reason']}"),
         ]
         for _, r in s.iterrows()
     ]
