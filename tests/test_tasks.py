@@ -220,17 +220,17 @@ def test_file_formats_train_the_same_sweep_with_string_labels(tmp_path):
     assert _best_accuracy(runs["csv"]) > 0.75
 
 
+def _unstandardized_csv_task(frame: pd.DataFrame, tmp_path):
+    """The classification task of frame written as a CSV, features as they are in the file."""
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    kind = ("task.kind=classification", "task.target=label", "task.standardize=false")
+    cfg = _file_config(tmp_path / "d.csv", *kind)
+    return engine.build(cfg).task
+
+
 def test_string_labels_map_to_sorted_classes(tmp_path):
     frame = _labelled()
-    frame.to_csv(tmp_path / "d.csv", index=False)
-    task = engine.build(
-        _file_config(
-            tmp_path / "d.csv",
-            "task.kind=classification",
-            "task.target=label",
-            "task.standardize=false",
-        )
-    ).task
+    task = _unstandardized_csv_task(frame, tmp_path)
     assert task.n_out == 3 and task.loss == "cross_entropy"
     code = {"cat": 0, "dog": 1, "emu": 2}  # np.unique order
     for split in ("train", "eval"):
@@ -556,15 +556,7 @@ def test_a_boolean_column_does_not_stop_a_table_whose_features_are_not_named(tmp
     """task.features=null takes the numeric columns; a bool column must not then refuse the file."""
     frame = _labelled()
     frame["flag"] = frame["a"] > 0
-    frame.to_csv(tmp_path / "d.csv", index=False)
-    task = engine.build(
-        _file_config(
-            tmp_path / "d.csv",
-            "task.kind=classification",
-            "task.target=label",
-            "task.standardize=false",
-        )
-    ).task
+    task = _unstandardized_csv_task(frame, tmp_path)
     assert task.n_features in (3, 4)  # a, b, id, and flag as 0/1 if bools count as numbers
     if task.n_features == 4:
         np.testing.assert_array_equal(task.data["x_train"][:, 3], task.data["x_train"][:, 0] > 0)
