@@ -12,7 +12,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from sweeps import engine
-from sweeps.config import Config
+from sweeps.config import Config, ConfigError
 
 
 def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) -> int:
@@ -22,29 +22,72 @@ def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) 
     act = 3 * m.activations * batch_size + m.activations * (prob.task.columns["eval_size"] or 0)
     # Copies of the parameters in the optimizer state (two moments at most).
     state = {"sgd": int(cfg.optimizer.momentum > 0), "signsgd": 0}.get(cfg.optimizer.name, 2)
-    # params, grads, updates, the frozen copy and the new params, plus optimizer state; the
-    # minibatch itself (B x F inputs) and this seed's shuffled order of the training set
-    inputs = batch_size * (prob.task.n_features + 1) + (prob.task.n_train or 0)
-    size = m.n_params * (5 + state) + act + inputs + 2 * points
+    # params, grads, updates, the frozen copy and the new params, plus optimizer state
+    size = m.n_params * (5 + state) + act + 2 * points
     return jnp.dtype(cfg.sweep.dtype).itemsize * size
+
+
+def seed_bytes(cfg: Config, prob: engine.Problem, batch_size: int) -> int:
+    """Device memory of what the learning rates of a seed share: its minibatch (B x F inputs,
+    with the temporaries that sample or gather it) and its order of the training set."""
+    size = 4 * batch_size * (prob.task.n_features + 1) + (prob.task.n_train or 0)
+    return jnp.dtype(cfg.sweep.dtype).itemsize * size
+
+
+def call_bytes(cfg: Config, prob, batch_size: int, points: int, n_lrs: int) -> int:
+    """Estimated device memory of one call of n_lrs learning rates x every seed."""
+    per_seed = seed_bytes(cfg, prob, batch_size) + n_lrs * lane_bytes(cfg, prob, batch_size, points)
+    return cfg.sweep.seeds * per_seed
+
+
+def device_memory() -> float:
+    """Bytes of memory of one device (of the host, for the CPU)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        return float(stats["bytes_limit"])
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def memory_budget(cfg: Config) -> float:
     """Bytes the lanes of one call may use: the config's, or half of the device's memory."""
     if cfg.sweep.memory_gb is not None:
         return cfg.sweep.memory_gb * 2**30
-    stats = jax.devices()[0].memory_stats() or {}
-    if "bytes_limit" in stats:
-        return 0.5 * stats["bytes_limit"]
-    return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return 0.5 * device_memory()
 
 
 def lr_chunk(cfg: Config, prob, batch_size: int, points: int, n_devices: int) -> int:
     """Learning rates per call: as many as fit the memory budget, a multiple of the devices."""
     per_lr = lane_bytes(cfg, prob, batch_size, points) * cfg.sweep.seeds
-    fit = int(memory_budget(cfg) * n_devices // per_lr)
+    shared = seed_bytes(cfg, prob, batch_size) * cfg.sweep.seeds
+    fit = int((memory_budget(cfg) * n_devices - shared * n_devices) // per_lr)
     n = -(-cfg.sweep.lr.num // n_devices) * n_devices
     return max(n_devices, min(n, fit // n_devices * n_devices))
+
+
+def _too_big(cfg: Config, batch_size: int, need: float, how: str) -> ConfigError:
+    return ConfigError(
+        f"sweep.batch_sizes: batch size {batch_size} needs {need / 2**30:.3g} GiB of device "
+        f"memory ({how}) for one learning rate with its {cfg.sweep.seeds} seeds, more than the "
+        f"device's {device_memory() / 2**30:.3g} GiB: use smaller batch sizes or fewer sweep.seeds"
+    )
+
+
+def check_fits(cfg: Config, prob, batch_size: int) -> None:
+    """Refuse, before anything runs, a batch size whose smallest call cannot fit the device.
+    (Calls larger than the budget, sweep.memory_gb, are cut into chunks; one learning rate
+    with every seed is the smallest.)"""
+    need = call_bytes(cfg, prob, batch_size, cfg.sweep.curve_points, 1)
+    if need > device_memory():
+        raise _too_big(cfg, batch_size, need, "estimated")
+
+
+def _compiled_bytes(compiled) -> int | None:
+    """Device memory of a compiled program, as XLA counts it (None where it does not)."""
+    try:
+        m = compiled.memory_analysis()
+        return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
+    except Exception:  # not every backend reports it
+        return None
 
 
 class Prepared(NamedTuple):
@@ -59,36 +102,58 @@ class Prepared(NamedTuple):
     compile_s: float
 
 
-def prepare(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points) -> Prepared:
+def prepare(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=None) -> Prepared:
     """Place the inputs of one batch size and compile its program (safe in a worker thread).
 
     The lr axis is sharded over every local device and cut into equal chunks that fit the
     memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
+    When XLA counts more memory than the budget, the chunks shrink to fit (one recompile),
+    and a batch size whose single learning rate does not fit is refused (ConfigError).
     """
     x64 = cfg.sweep.dtype == "float64"
+    seeds = np.arange(cfg.sweep.seeds) if seeds is None else np.asarray(seeds)
+    budget = memory_budget(cfg)
     with jax.enable_x64(x64):
         devices = jax.devices()
         mesh = Mesh(np.array(devices), ("lanes",))
-        chunk = lr_chunk(cfg, prob, batch_size, len(points), len(devices))
-        n = -(-len(lrs) // chunk) * chunk
-        lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
         everywhere = NamedSharding(mesh, PartitionSpec())
-        seeds = jax.device_put(np.arange(cfg.sweep.seeds, dtype=np.uint32), everywhere)
-        data = jax.device_put(prob.task.data, everywhere)  # once, for every chunk and lane
         shard = NamedSharding(mesh, PartitionSpec("lanes"))
-        chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
+        seeds_d = jax.device_put(seeds.astype(np.uint32), everywhere)
+        data = jax.device_put(prob.task.data, everywhere)  # once, for every chunk and lane
         t0 = time.perf_counter()
         prog = engine.program(cfg, prob, batch_size, points)
-        compiled = prog.lower(chunks[0], seeds, data).compile()
-    return Prepared(compiled, chunks, seeds, data, len(lrs), x64, time.perf_counter() - t0)
+        chunk = lr_chunk(cfg, prob, batch_size, len(points), len(devices))
+        while True:
+            n = -(-len(lrs) // chunk) * chunk
+            lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
+            chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
+            compiled = prog.lower(chunks[0], seeds_d, data).compile()
+            need = _compiled_bytes(compiled)
+            if need is None or need <= budget:  # XLA counts the memory of one device
+                break
+            if chunk == len(devices):  # the smallest call: it runs if the device holds it
+                if need > device_memory():
+                    raise _too_big(cfg, batch_size, need, "as compiled")
+                break
+            smaller = int(chunk * budget / need) // len(devices) * len(devices)
+            chunk = max(len(devices), min(smaller, chunk - len(devices)))
+    return Prepared(compiled, chunks, seeds_d, data, len(lrs), x64, time.perf_counter() - t0)
 
 
 def run_prepared(p: Prepared, sig=None):
     """(Lanes as numpy, run seconds) of a prepared batch size."""
     wait = sig.wait if sig else jax.block_until_ready
     t0 = time.perf_counter()
-    with jax.enable_x64(p.x64):
-        outs = [jax.device_get(wait(p.compiled(c, p.seeds, p.data))) for c in p.chunks]
+    try:
+        with jax.enable_x64(p.x64):
+            outs = [jax.device_get(wait(p.compiled(c, p.seeds, p.data))) for c in p.chunks]
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        raise ConfigError(
+            f"sweep.memory_gb: the device ran out of memory ({str(e).splitlines()[0][:200]}): "
+            "set a smaller sweep.memory_gb, or use smaller batch sizes or fewer sweep.seeds"
+        ) from None
     run_s = time.perf_counter() - t0
     return jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : p.n_lrs], *outs), run_s
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -14,13 +16,25 @@ from sweeps.config import ConfigError, to_config
 from sweeps.results import RESULTS
 
 
+@functools.cache  # one answer per process: Hydra resolves the directory more than once
 def latest_dir(base: str, fresh: str, resume: bool) -> str:
-    """The newest run below base that holds results when resuming, else base/fresh."""
+    """When resuming, the run below base whose results were written last; else a new directory
+    base/fresh, made here so that two sweeps started in the same second never share one (the
+    second gets base/fresh-2)."""
     if resume:
-        runs = sorted(p.parent for p in Path(base).glob(f"*/{RESULTS}"))
-        runs += sorted(p.parent.parent for p in Path(base).glob(f"*/*/{RESULTS}"))
+        runs = [*Path(base).glob(f"*/{RESULTS}"), *Path(base).glob(f"*/*/{RESULTS}")]
         if runs:
-            return str(max(runs, key=lambda p: p.name))
+            newest = max(runs, key=lambda p: p.stat().st_mtime)
+            return str(newest.parent.parent if newest.parent.name.isdigit() else newest.parent)
+    for i in range(1, 1000):
+        path = Path(base) / (fresh if i == 1 else f"{fresh}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return str(path)
+        except FileExistsError:
+            continue
+        except OSError:
+            break  # unwritable: the start-up check says so
     return f"{base}/{fresh}"
 
 
@@ -39,45 +53,39 @@ def _writable(path: Path) -> str | None:
     return None
 
 
-def _other_sweep(config: DictConfig, run_dir: Path) -> str | None:
-    """Why run_dir must not take this config's results (it holds another sweep's), or None."""
-    from sweeps.config import sweep_id
-    from sweeps.sweep import previous_ids
-
-    ids = previous_ids(run_dir)
-    try:
-        mine = sweep_id(
-            to_config(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
-        )
-    except ConfigError:
-        return None  # reported, with the key's name, once the job starts
-    if ids and ids != {mine}:
-        return f"{run_dir} holds results of another sweep ({', '.join(sorted(ids))}; not {mine})"
-    return None
-
-
 class StartupChecks(Callback):
-    """Refuse an output directory before Hydra writes into it: unwritable, or another sweep's."""
+    """Refuse an output directory before Hydra writes into it: unwritable, another sweep's,
+    unreadable results, or no directory at all."""
 
-    def _check(self, path: str) -> None:
+    def _check(self, key: str, path: str) -> None:
+        if not str(path).strip():
+            print(f"error: {key} must be a directory (got {path!r})", file=sys.stderr)
+            sys.exit(2)
         why = _writable(Path(path))
         if why:
             print(f"error: output directory {path} cannot be written: {why}", file=sys.stderr)
             sys.exit(2)
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        self._check(config.hydra.run.dir)
-        why = _other_sweep(config, Path(config.hydra.run.dir))
+        from sweeps.rundir import refusal
+
+        self._check("hydra.run.dir", config.hydra.run.dir)
+        try:
+            cfg = to_config(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
+        except ConfigError:
+            return  # reported, with the key's name, once the job starts
+        why = refusal(cfg, Path(config.hydra.run.dir))
         if why:
-            print(f"error: {why}: nothing was changed; choose another directory", file=sys.stderr)
+            print(f"error: {why}", file=sys.stderr)
             sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self._check(config.hydra.sweep.dir)
+        self._check("hydra.sweep.dir", config.hydra.sweep.dir)
 
 
 def draw_figures(path: Path) -> None:
-    """The figures of the results below path; a sweep that cannot be plotted only says why."""
+    """The figures of the results below path. Figures come after the results are safe on disk,
+    so a failure to draw them (bad results, no room, no permission) is said in one line."""
     import warnings
 
     from analysis.load import AnalysisError
@@ -89,6 +97,14 @@ def draw_figures(path: Path) -> None:
             files = plot_dirs([path])
     except AnalysisError as e:
         print(f"no figures: {e}", file=sys.stderr)
+        return
+    except Exception as e:
+        why = (str(e).splitlines() or [""])[0] or type(e).__name__
+        print(
+            f"no figures ({type(e).__name__}: {why}); the results are complete in {path}; "
+            f"draw the figures later with: lrscale-plot {shlex.quote(str(path))}",
+            file=sys.stderr,
+        )
         return
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)

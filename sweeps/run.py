@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.checks import unused, validate
@@ -20,6 +21,39 @@ from sweeps.hooks import draw_figures, fail, tidy_sweep_root  # also registers t
 from sweeps.results import RESULTS
 
 register()
+
+# What a Ctrl-C outside the sweep's own signal handling leaves behind, said by `cli`.
+_interrupted = {"note": "no results were written"}
+
+
+def dir_override(key: str, path: str) -> str:
+    """`key=path` as one shell word that Hydra parses back to path (spaces, non-ASCII, quotes)."""
+    if re.fullmatch(r"[A-Za-z0-9_\-+./:%@~]+", path):
+        return f"{key}={path}"
+    q = "'" if "'" not in path else '"'
+    escaped = path.replace(q, "\\" + q)
+    word = f"{key}={q}{escaped}{q}"  # Hydra's quoted value
+    return f'"{word}"' if not re.search(r'["$`\\!]', word) else shlex.quote(word)
+
+
+def resume_command(hc, out_dir: Path) -> str:
+    """The shell command that resumes this run, or in a multirun every job of it."""
+    if hc.mode.name == "MULTIRUN":
+        dirs = ("hydra.sweep.dir=", "hydra.run.dir=")
+        args = [shlex.quote(a) for a in sys.argv[1:] if not a.startswith(dirs)]
+        args += [dir_override("hydra.sweep.dir", str(Path(hc.sweep.dir).absolute()))]
+    else:
+        args = [*map(shlex.quote, hc.overrides.task), dir_override("hydra.run.dir", str(out_dir))]
+    return f"python -m sweeps.run {' '.join(args)}"
+
+
+def save_records(hc, dcfg: DictConfig, out_dir: Path) -> None:
+    """Hydra's records of the job, written once the job holds its directory."""
+    rec = out_dir / ".hydra"
+    rec.mkdir(exist_ok=True)
+    OmegaConf.save(dcfg, rec / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(hc)}), rec / "hydra.yaml")
+    OmegaConf.save(hc.overrides.task, rec / "overrides.yaml")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -34,19 +68,28 @@ def main(dcfg: DictConfig) -> None:
     for note in unused(cfg):
         print(f"note: {note}", file=sys.stderr)
     tidy_sweep_root(hc)
-    from sweeps.sweep import Interrupted, OutputError, ResumeError, run_sweep, summary
+    from sweeps.rows import summary
+    from sweeps.rundir import OutputError, ResumeError
+    from sweeps.sweep import Interrupted, run_sweep
 
+    resume = resume_command(hc, out_dir)
+    if hc.mode.name == "MULTIRUN":
+        _interrupted["note"] = f"finished jobs are kept; resume with:\n  {resume}"
     try:
-        df = run_sweep(cfg, out_dir)
-    except (ConfigError, ResumeError, OutputError) as e:
+        df = run_sweep(cfg, out_dir, started=lambda: save_records(hc, dcfg, out_dir))
+    except (ConfigError, OutputError) as e:
         fail(str(e), out_dir)
+    except ResumeError as e:  # the directory is another sweep's or process's: leave it alone
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     except Interrupted as e:
-        again = [*hc.overrides.task, f"hydra.run.dir={out_dir}"]
-        print(f"{e}; resume with:\n  python -m sweeps.run {shlex.join(again)}", file=sys.stderr)
+        print(f"{e}; resume with:\n  {resume}", file=sys.stderr)
         sys.exit(128 + e.signum)
     print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"results: {out_dir / RESULTS}")
+    _interrupted["note"] = f"the results are complete in {out_dir}"
     if cfg.plot and hc.mode.name != "MULTIRUN":  # a multirun is drawn whole by PlotSweep
+        _interrupted["note"] += f"; draw the figures with: lrscale-plot {shlex.quote(str(out_dir))}"
         draw_figures(out_dir)
 
 
@@ -62,7 +105,8 @@ def hydra_error(e: Exception) -> str:
 
 
 def cli() -> None:
-    """The console entry point: Hydra's own errors become one `error: <key>: ...` line."""
+    """The console entry point: Hydra's own errors become one `error: <key>: ...` line, and a
+    Ctrl-C says what it left behind."""
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises instead of printing its report
     try:
@@ -72,6 +116,9 @@ def cli() -> None:
             raise
         print(f"error: {hydra_error(e)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {_interrupted['note']}", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

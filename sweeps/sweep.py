@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,9 +18,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from sweeps import batch, engine, results
+from sweeps import batch, engine, results, rundir
 from sweeps.checks import validate
-from sweeps.config import Config, settings, sweep_id, user_cache_dir
+from sweeps.config import Config, sweep_id, user_cache_dir
+from sweeps.rows import curve_rows, lane_rows
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
 
@@ -64,82 +64,6 @@ def run_metadata(cfg: Config) -> dict:
     }
 
 
-def lane_rows(
-    cfg: Config, task, batch_size: int, lrs: np.ndarray, out: engine.Lanes
-) -> pd.DataFrame:
-    """One row per (seed, lr) lane of one batch size; diverged lanes carry +inf losses."""
-    seeds = np.arange(cfg.sweep.seeds)
-    S, L = len(seeds), len(lrs)
-    steps = cfg.sweep.budget.steps_for(batch_size)
-    div = np.asarray(out.diverged).reshape(-1)
-    df = pd.DataFrame(
-        {
-            "sweep_id": sweep_id(cfg),
-            **settings(cfg),
-            **task.columns,
-            "batch_size": batch_size,
-            "lr": np.tile(lrs, S),
-            "lr_index": np.tile(np.arange(L), S),
-            "seed": np.repeat(seeds, L),
-            "steps": steps,
-            "samples": steps * batch_size,
-            "final_train_loss": np.asarray(out.final_train_loss, np.float64).reshape(-1),
-            "final_eval_loss": np.asarray(out.final_eval_loss, np.float64).reshape(-1),
-            "final_eval_accuracy": _accuracy(task, out.final_eval_accuracy),
-            "diverged": div,
-            "diverged_step": pd.array(
-                np.where(div, np.asarray(out.diverged_step).reshape(-1), 0), dtype="Int64"
-            ),
-        }
-    )
-    df.loc[~df["diverged"], "diverged_step"] = pd.NA
-    # A finite-but-huge lane that never tripped the divergence rule can still overflow to inf;
-    # NaN must never reach a table.
-    for c in ("final_train_loss", "final_eval_loss"):
-        df[c] = df[c].fillna(np.inf)
-    nullable = [c for c in ("task_n_train", "train_size", "eval_size") if c in df]
-    return df.astype({**dict.fromkeys(nullable, "Int64"), "sweep_id": "string"})
-
-
-def _accuracy(task, acc) -> pd.array:
-    """Accuracy as a nullable column: null where the task has none (regression), never NaN."""
-    a = np.asarray(acc, np.float64).reshape(-1)
-    if task.kind != "classification":
-        return pd.array([pd.NA] * len(a), dtype="Float64")
-    return pd.array(np.nan_to_num(a, nan=0.0), dtype="Float64")
-
-
-def curve_rows(rows: pd.DataFrame, task, points: np.ndarray, out: engine.Lanes) -> pd.DataFrame:
-    """Long table of the loss curves: one row per lane and curve point."""
-    P = len(points)
-    keys = rows[[c for c in results.CURVE_COLUMNS if c in rows]]
-    df = keys.loc[keys.index.repeat(P)].reset_index(drop=True)
-    df["step"] = np.tile(points, len(rows))
-    df["train_loss"] = np.asarray(out.curve_train, np.float64).reshape(-1)
-    df["eval_loss"] = np.asarray(out.curve_eval, np.float64).reshape(-1)
-    df["eval_accuracy"] = _accuracy(task, out.curve_accuracy)
-    return df.fillna({"train_loss": np.inf, "eval_loss": np.inf})
-
-
-def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per batch size: best lr on the grid (mean eval loss over seeds), its loss, diverged lanes."""
-    mean = df.groupby(["batch_size", "lr"])["final_eval_loss"].mean().reset_index()
-    best = mean.loc[mean.groupby("batch_size")["final_eval_loss"].idxmin()].set_index("batch_size")
-    t = pd.DataFrame(df.attrs["timings"]).set_index("batch_size")
-    return pd.DataFrame(
-        {
-            "best_lr": best["lr"],
-            "best_loss": best["final_eval_loss"],
-            "diverged": df.groupby("batch_size")["diverged"].sum().astype(str)
-            + "/"
-            + df.groupby("batch_size").size().astype(str),
-            "steps": df.groupby("batch_size")["steps"].first(),
-            "compile_s": t["compile_s"],
-            "run_s": t["run_s"],
-        }
-    )
-
-
 class Interrupted(Exception):
     """SIGINT or SIGTERM stopped the sweep; every finished batch size is on disk."""
 
@@ -147,29 +71,6 @@ class Interrupted(Exception):
         self.signum, self.done, self.total = signum, done, total
         name = signal.Signals(signum).name
         super().__init__(f"stopped by {name} with {done} of {total} batch sizes written")
-
-
-class ResumeError(Exception):
-    """The output directory holds results of another sweep."""
-
-
-class OutputError(Exception):
-    """The output directory cannot take the results (no room on its disk)."""
-
-
-def expected_bytes(cfg: Config) -> int:
-    """A generous size of the tables a sweep writes (parquet, before compression)."""
-    lanes = len(cfg.sweep.batch_sizes) * cfg.sweep.lr.num * cfg.sweep.seeds
-    return lanes * (600 + 120 * cfg.sweep.curve_points)
-
-
-def check_room(cfg: Config, out_dir: Path) -> None:
-    need, free = expected_bytes(cfg), shutil.disk_usage(out_dir).free
-    if free < 2 * need:  # twice: each table is rewritten through a temporary copy
-        raise OutputError(
-            f"{out_dir}: {free / 2**20:.1f} MiB free on its disk, the results need about "
-            f"{2 * need / 2**20:.1f} MiB"
-        )
 
 
 class _Signals:
@@ -214,38 +115,6 @@ def cache_dir() -> Path:
     return user_cache_dir() / "jax"
 
 
-def previous_ids(out_dir: Path) -> set[str]:
-    """The sweep ids of the results already in out_dir (empty if none)."""
-    path = Path(out_dir) / results.RESULTS
-    if not path.exists():
-        return set()
-    return set(pd.read_parquet(path, columns=["sweep_id"])["sweep_id"].astype(str))
-
-
-def _previous(cfg: Config, out_dir: Path):
-    """Rows and curves already in out_dir, by batch size, for the batch sizes that are complete."""
-    ids = previous_ids(out_dir)
-    if not ids:
-        return {}, {}, []
-    if ids != {sweep_id(cfg)}:
-        raise ResumeError(
-            f"{out_dir} holds results of another sweep ({', '.join(sorted(ids))}; "
-            f"this is {sweep_id(cfg)}): nothing was changed; choose another directory"
-        )
-    path = out_dir / results.RESULTS
-    old = pd.read_parquet(path)
-    curves_path = out_dir / results.CURVES
-    old_curves = pd.read_parquet(curves_path) if curves_path.exists() else old.iloc[:0]
-    lanes = cfg.sweep.lr.num * cfg.sweep.seeds
-    rows, curves = {}, {}
-    for b, g in old.groupby("batch_size", sort=False):
-        c = old_curves[old_curves["batch_size"] == b] if len(old_curves) else None
-        if len(g) == lanes and c is not None and len(c):
-            rows[int(b)], curves[int(b)] = g.reset_index(drop=True), c.reset_index(drop=True)
-    timings = [t for t in results.read_meta(path).get("timings", []) if t["batch_size"] in rows]
-    return rows, curves, timings
-
-
 def _ordered(parts: dict, batch_sizes: list[int]) -> pd.DataFrame:
     """Concatenate per-batch-size parts in the config's order, then any others kept from before."""
     keys = [b for b in batch_sizes if b in parts] + [b for b in parts if b not in batch_sizes]
@@ -258,61 +127,110 @@ def setup_jax(cfg: Config) -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def run_sweep(cfg: Config, out_dir: str | Path) -> pd.DataFrame:
+def _work(prob: engine.Problem, steps: int, batch_size: int, lanes: int) -> float:
+    """Expected FLOPs of a part: every lane's forward-backward passes and parameter updates."""
+    return steps * lanes * (prob.model.train_flops * batch_size + 10 * prob.model.n_params)
+
+
+def run_sweep(cfg: Config, out_dir: str | Path, started=None) -> pd.DataFrame:
     """Train every batch size x lr x seed of cfg; write the tables into out_dir; return results.
 
-    A directory that already holds results of the same sweep is resumed: complete batch sizes
-    are kept, the rest are trained. The compile and run seconds of each batch size are in the
-    returned frame's attrs["timings"].
+    The directory is claimed first (`sweeps.rundir`): another process or another sweep there is
+    refused before any file changes. A directory that already holds results of the same sweep
+    is resumed: complete lanes are kept, per batch size and seed, and only the missing seeds
+    train; seeds kept beyond `sweep.seeds` stay in the tables. `started()`, if given, runs once
+    the directory is claimed. The compile and run seconds of each part are in the returned
+    frame's attrs["timings"].
     """
     validate(cfg)
     with jax.enable_x64(cfg.sweep.dtype == "float64"):
         prob = engine.build(cfg)  # bad data or a bad model fail here, before anything is written
+    for b in cfg.sweep.batch_sizes:
+        batch.check_fits(cfg, prob, b)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
-        tmp.unlink()
-    check_room(cfg, out_dir)
-    rows, curves, timings = _previous(cfg, out_dir)
+    rundir.check_room(cfg, out_dir)
+    with rundir.claim(cfg, out_dir):
+        rows, curves, timings = rundir.previous(cfg, out_dir)
+        if started:
+            started()
+        return _train(cfg, prob, out_dir, rows, curves, timings)
+
+
+def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: list):
     setup_jax(cfg)
     lrs = engine.lr_grid(cfg)
     meta = run_metadata(cfg)
     meta["timings"] = timings
     batch_sizes = list(cfg.sweep.batch_sizes)
-    todo = [b for b in batch_sizes if b not in rows]
-    total = sum(cfg.sweep.budget.steps_for(b) for b in todo)
-    bar = tqdm(total=total, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    want = np.arange(cfg.sweep.seeds)
+    done = {b: set(r["seed"].tolist()) for b, r in rows.items()}
+    todo = {b: s for b in batch_sizes if len(s := np.setdiff1d(want, list(done.get(b, ())))) > 0}
+    extra = sorted({s for b in batch_sizes for s in done.get(b, ())} - set(want.tolist()))
+    work = {
+        b: _work(prob, cfg.sweep.budget.steps_for(b), b, len(lrs) * len(s)) for b, s in todo.items()
+    }
+    bar = tqdm(
+        total=sum(work.values()),
+        unit="FLOP",
+        unit_scale=True,
+        disable=not cfg.progress,
+        dynamic_ncols=True,
+    )
     if rows and cfg.progress:
-        bar.write(f"resuming {out_dir}: {len(rows)} batch sizes done, {len(todo)} to go")
+        bar.write(f"resuming {out_dir}: {len(rows)} batch sizes started, {len(todo)} to train")
+    if extra:
+        print(
+            f"note: {out_dir} keeps seeds {', '.join(map(str, extra))} trained before "
+            f"(sweep.seeds={cfg.sweep.seeds}); its tables hold them",
+            file=sys.stderr,
+        )
 
     def points_of(b: int) -> np.ndarray:
         return engine.curve_steps(cfg.sweep.budget.steps_for(b), cfg.sweep.curve_points)
 
+    def prepare(b):
+        return pool.submit(batch.prepare, cfg, prob, b, lrs, points_of(b), todo[b])
+
     # The next batch size compiles in a worker thread while this one trains (XLA compiles
     # without holding the GIL), so compile time hides behind training.
     pool = ThreadPoolExecutor(1)
-    ahead = {b: pool.submit(batch.prepare, cfg, prob, b, lrs, points_of(b)) for b in todo[:1]}
+    order = list(todo)
+    ahead = {b: prepare(b) for b in order[:1]}
     try:
         with _Signals() as sig:
-            for b, nxt in zip(todo, [*todo[1:], None], strict=True):
-                steps, points = cfg.sweep.budget.steps_for(b), points_of(b)
-                bar.set_postfix_str(f"B={b} lanes={len(lrs) * cfg.sweep.seeds} steps={steps}")
+            for b, nxt in zip(order, [*order[1:], None], strict=True):
+                seeds, lanes = todo[b], len(lrs) * len(todo[b])
+                steps = cfg.sweep.budget.steps_for(b)
+                if not ahead[b].done():
+                    bar.set_description_str(f"compiling B={b}")
+                    bar.refresh()
                 p = ahead.pop(b).result()
                 if nxt is not None:
-                    ahead[nxt] = pool.submit(batch.prepare, cfg, prob, nxt, lrs, points_of(nxt))
+                    ahead[nxt] = prepare(nxt)
+                bar.set_description_str(f"training B={b} lanes={lanes} steps={steps}")
                 out, run_s = batch.run_prepared(p, sig)
-                rows[b] = lane_rows(cfg, prob.task, b, lrs, out)
-                curves[b] = curve_rows(rows[b], prob.task, points, out)
+                new = lane_rows(cfg, prob.task, b, lrs, seeds, out)
+                rows[b] = _merge(rows.get(b), new)
+                curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points_of(b), out))
                 meta["timings"].append({"batch_size": b, "compile_s": p.compile_s, "run_s": run_s})
                 # Rewritten after every batch size: an interrupted sweep keeps what it finished.
                 results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
                 results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)
-                bar.update(steps)
+                bar.update(work[b])
                 if sig.signum is not None:
-                    raise Interrupted(sig.signum, len(rows), len(batch_sizes))
+                    finished = sum(b in rows and b not in todo for b in batch_sizes)
+                    raise Interrupted(sig.signum, finished + order.index(b) + 1, len(batch_sizes))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a compile still running is abandoned
         bar.close()
     df = _ordered(rows, batch_sizes)
     df.attrs["timings"] = meta["timings"]
     return df
+
+
+def _merge(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """The kept lanes of a batch size and its newly trained seeds, in seed order."""
+    if old is None:
+        return new
+    both = pd.concat([old, new], ignore_index=True)
+    return both.sort_values("seed", kind="stable", ignore_index=True)

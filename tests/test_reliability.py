@@ -122,11 +122,11 @@ def test_an_unwritable_output_directory_fails_before_anything_runs(tmp_path):
 def test_a_full_disk_is_reported_before_anything_compiles(small, tmp_path, monkeypatch):
     import shutil
 
-    from sweeps import sweep
+    from sweeps import rundir, sweep
 
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 10))
     monkeypatch.setattr(sweep.engine, "program", lambda *a, **k: pytest.fail("compiled"))
-    with pytest.raises(sweep.OutputError, match="MiB free"):
+    with pytest.raises(rundir.OutputError, match="MiB free"):
         run_sweep(small(), tmp_path)
     assert not (tmp_path / RESULTS).exists()
 

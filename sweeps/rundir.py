@@ -1,0 +1,231 @@
+"""A run directory: claimed by one process and one sweep; what it already holds, for resuming.
+
+A sweep claims its directory before it computes anything: an exclusive lock (held while the
+process lives, released by the kernel when it dies, even by kill -9) and an identity record
+(`.lrscale-sweep.json`, created exclusively by the first sweep to write there: its id and
+settings). A second process in the same directory, or another sweep, is refused before it
+changes a file, with the settings that differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from sweeps import results
+from sweeps.config import Config, settings, sweep_id
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the identity record still guards the sweep
+    fcntl = None
+
+LOCK = ".lrscale.lock"
+IDENTITY = ".lrscale-sweep.json"
+
+
+class ResumeError(Exception):
+    """The output directory holds another sweep's results, or results that cannot be read."""
+
+
+class BusyError(ResumeError):
+    """Another process is writing into the output directory."""
+
+
+class OutputError(Exception):
+    """The output directory cannot take the results (no room on its disk)."""
+
+
+def setting_key(name: str) -> str:
+    """The config key of a settings column: task_noise_std -> task.noise_std."""
+    for group in ("task", "model", "optimizer"):
+        if name.startswith(group + "_"):
+            return f"{group}.{name[len(group) + 1 :]}"
+    if name in ("model", "optimizer", "task"):
+        return f"{name}.name"
+    if name.startswith("lr_"):
+        return f"sweep.lr.{name[3:]}"
+    return f"sweep.{name}"
+
+
+def differences(here: dict, there: dict) -> str:
+    """'sweep.lr.num: 6 here, 7 there; ...' for the settings that differ."""
+
+    def norm(v):
+        return json.dumps(v, sort_keys=True, default=str)
+
+    out = []
+    for k in sorted(set(here) | set(there)):
+        a, b = here.get(k, "absent"), there.get(k, "absent")
+        if norm(a) != norm(b):
+            out.append(f"{setting_key(k)}: {a} here, {b} there")
+    return "; ".join(out)
+
+
+def _plain(v):
+    """A table cell as a JSON value (numpy scalars to Python, nulls to None)."""
+    if v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _unreadable(path: Path, e: Exception) -> ResumeError:
+    why = (str(e).splitlines() or [type(e).__name__])[0]
+    return ResumeError(
+        f"{path} cannot be read as lrscale results ({why}): nothing was changed; "
+        "move it away or choose another directory"
+    )
+
+
+def held(out_dir: Path) -> dict | None:
+    """The identity ({"sweep_id", "settings"}) of what out_dir holds, or None if it is empty.
+
+    Directories written before identity records are read from their results' settings columns.
+    Raises ResumeError naming the file when it cannot be read.
+    """
+    ident, path = Path(out_dir) / IDENTITY, Path(out_dir) / results.RESULTS
+    try:
+        if ident.exists():
+            rec = json.loads(ident.read_text())
+            if isinstance(rec, dict) and isinstance(rec.get("sweep_id"), str):
+                return rec
+            raise ValueError("not an identity record")
+        if not path.exists():
+            return None
+        df = pd.read_parquet(path)
+        ids = sorted(set(df["sweep_id"].astype(str)))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _unreadable(ident if ident.exists() else path, e) from None
+    if len(ids) != 1:
+        return {"sweep_id": ", ".join(ids), "settings": {}}
+    first = df.iloc[0]
+    cols = [c for c in settings_columns(df) if c in df]
+    return {"sweep_id": ids[0], "settings": {c: _plain(first[c]) for c in cols}}
+
+
+def settings_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of a results table that are settings (all but the per-lane ones)."""
+    lane = set(results.RESULT_COLUMNS) | set(results.METRIC_COLUMNS)
+    return [c for c in df.columns if c not in lane and c != "sweep_id"]
+
+
+def refusal(cfg: Config, out_dir: Path) -> str | None:
+    """Why out_dir cannot take cfg's results (another sweep's, unreadable), or None."""
+    try:
+        rec = held(out_dir)
+    except ResumeError as e:
+        return str(e)
+    if rec is None or rec["sweep_id"] == sweep_id(cfg):
+        return None
+    mine = settings(cfg)
+    theirs = {k: v for k, v in rec["settings"].items() if k in mine} or rec["settings"]
+    diff = differences(mine, theirs) or f"sweep id {sweep_id(cfg)} here, {rec['sweep_id']} there"
+    return (
+        f"{out_dir} holds results of another sweep ({diff}): nothing was changed; "
+        "choose another directory"
+    )
+
+
+def _lock(out_dir: Path):
+    """An open file descriptor holding out_dir's exclusive lock; BusyError if it is taken."""
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        who = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise BusyError(
+            f"{out_dir} is in use by another process ({who}): nothing was changed; "
+            "wait for it to finish, or choose another directory"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+    return fd
+
+
+def _record(cfg: Config, out_dir: Path) -> None:
+    """Create the identity record, exclusively; refuse if the directory is another sweep's."""
+    why = refusal(cfg, out_dir)
+    if why:
+        raise ResumeError(why)
+    rec = {"sweep_id": sweep_id(cfg), "settings": settings(cfg)}
+    try:
+        fd = os.open(out_dir / IDENTITY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        why = refusal(cfg, out_dir)  # another sweep created it first (no lock on this system)
+        if why:
+            raise ResumeError(why) from None
+        return
+    with os.fdopen(fd, "w") as f:
+        json.dump(rec, f, default=str)
+
+
+@contextmanager
+def claim(cfg: Config, out_dir: Path):
+    """Hold out_dir for this process and sweep while the block runs.
+
+    Refuses (BusyError, ResumeError) before changing any file; temporary files of a killed
+    writer are removed only once the lock is held, so a live writer never loses one.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = _lock(out_dir)
+    try:
+        _record(cfg, out_dir)
+        for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
+            tmp.unlink()
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def expected_bytes(cfg: Config) -> int:
+    """A generous size of the tables a sweep writes (parquet, before compression)."""
+    lanes = len(cfg.sweep.batch_sizes) * cfg.sweep.lr.num * cfg.sweep.seeds
+    return lanes * (600 + 120 * cfg.sweep.curve_points)
+
+
+def check_room(cfg: Config, out_dir: Path) -> None:
+    where = Path(out_dir).absolute()
+    while not where.exists():  # the directory may not exist yet
+        where = where.parent
+    need, free = expected_bytes(cfg), shutil.disk_usage(where).free
+    if free < 2 * need:  # twice: each table is rewritten through a temporary copy
+        raise OutputError(
+            f"{out_dir}: {free / 2**20:.1f} MiB free on its disk, the results need about "
+            f"{2 * need / 2**20:.1f} MiB"
+        )
+
+
+def previous(cfg: Config, out_dir: Path):
+    """(rows, curves, timings) already in out_dir: rows and curves by batch size, each holding
+    the seeds whose lanes are all complete (every learning rate, with curves)."""
+    path, curves_path = out_dir / results.RESULTS, out_dir / results.CURVES
+    if not path.exists():
+        return {}, {}, []
+    try:
+        old = pd.read_parquet(path)
+        old_curves = pd.read_parquet(curves_path) if curves_path.exists() else None
+        meta = results.read_meta(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise _unreadable(path, e) from None
+    if old_curves is None or not len(old_curves):
+        return {}, {}, []
+    rows, curves = {}, {}
+    n_lrs = cfg.sweep.lr.num
+    for b, g in old.groupby("batch_size", sort=False):
+        c = old_curves[old_curves["batch_size"] == b]
+        full = g.groupby("seed")["lr_index"].nunique()
+        seeds = [s for s in full.index[full == n_lrs] if (c["seed"] == s).any()]
+        if seeds:
+            rows[int(b)] = g[g["seed"].isin(seeds)].reset_index(drop=True)
+            curves[int(b)] = c[c["seed"].isin(seeds)].reset_index(drop=True)
+    timings = [t for t in meta.get("timings", []) if t["batch_size"] in rows]
+    return rows, curves, timings
