@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import figures, theory
+from analysis import figures, output, theory
+from analysis.output import OutputError
 
 COVERED = ("sgd", "momentum", "nesterov")
 FACTOR = 1.5  # measured and predicted eta* "agree" within this factor
@@ -27,6 +28,14 @@ THEORY = "tab:red"
 # seconds per sweep at these sizes
 MAX_DIM, MAX_DIM_MOMENTUM = 512, 128
 _MEMO: dict[tuple, pd.DataFrame] = {}
+# the columns of analysis.theory.batch_theory, as the cache stores them
+CACHED = {
+    "batch_size": "int64",
+    "steps": "int64",
+    "lr_opt": "float64",
+    "lr_edge": "float64",
+    "loss_opt": "float64",
+}
 
 
 def uncovered(res: pd.DataFrame) -> str:
@@ -92,21 +101,37 @@ def predicted(res: pd.DataFrame) -> pd.DataFrame | None:
     if key in _MEMO:
         return _MEMO[key]
     path = _disk(res)
-    try:
-        saved = json.loads(path.read_text()) if path else None
-    except (OSError, ValueError):
-        saved = None
-    if saved and saved.get("key") == [*key[:-1], list(key[-1])]:
-        table = pd.DataFrame(saved["table"])
-    else:
+    table = _cached(path, key) if path else None
+    if table is None:
         table = compute(key)
-        try:  # a read-only results dir just means recomputing next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"key": list(key), "table": table.to_dict("list")}))
-        except (OSError, AttributeError):
-            pass
+        if path:
+            try:  # a read-only results dir just means recomputing next time
+                output.make_dir(path.parent, "the theory cache")
+                text = json.dumps({"key": list(key), "table": table.to_dict("list")})
+                output.write_text(path, text, "the theory cache")
+            except OutputError:
+                pass
     _MEMO[key] = table
     return table
+
+
+def _cached(path: Path, key: tuple) -> pd.DataFrame | None:
+    """The theory table saved at path for these inputs; None where the file is absent, is not
+    JSON, holds other inputs or is not a table of every batch size (then it is recomputed)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != [*key[:-1], list(key[-1])]:
+        return None
+    table = saved.get("table")
+    if not isinstance(table, dict) or set(table) != set(CACHED):
+        return None
+    try:
+        table = pd.DataFrame(table)[list(CACHED)].astype(CACHED)
+    except (TypeError, ValueError):
+        return None
+    return table if table["batch_size"].tolist() == list(key[-1]) else None
 
 
 def versus(opt: pd.DataFrame, th: pd.DataFrame) -> pd.DataFrame:

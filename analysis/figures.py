@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from analysis import critical, laws, metric  # noqa: E402
+from analysis import critical, laws, metric, output  # noqa: E402
 
 Overlay = Callable[[plt.Axes, dict], None]
 KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison", "steps_vs_batch", "tradeoff")
@@ -169,6 +169,12 @@ def lr_legend(ax, curve: pd.DataFrame, col: dict, star: str) -> None:
     )
 
 
+def _unlocated(opt: pd.DataFrame) -> pd.Series:
+    """Rows whose grid does not locate eta*: a flat curve, or one lr without a diverged seed."""
+    one = opt["finite_lrs"].eq(1) if "finite_lrs" in opt.columns else False
+    return opt["status"].eq("unidentified") | (opt["status"].eq("edge") & one)
+
+
 def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """eta* vs B with bootstrap intervals and every fitted law; the AIC-best one emphasised."""
     ax = new_axes(ax, (7, 5.6))
@@ -187,7 +193,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
         label=f"η* with {opt['level'].iloc[0]:.0%} bootstrap interval",
     )
     for edge, mk, way in (("low", "v", "below"), ("high", "^", "above")):
-        e = opt[opt["edge"].eq(edge)]
+        e = opt[opt["edge"].eq(edge) & opt["status"].eq("edge") & ~_unlocated(opt)]
         if len(e):
             ax.scatter(
                 e["batch_size"],
@@ -199,6 +205,18 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
                 zorder=4,
                 label=f"minimum at the grid edge (true η* {way}; not fitted)",
             )
+    # the grid's argmin where it says nothing about eta*
+    u = opt[_unlocated(opt) & np.isfinite(opt["eta"])]
+    if len(u):
+        ax.scatter(
+            u["batch_size"],
+            u["eta"],
+            marker="x",
+            s=40,
+            color="0.45",
+            zorder=4,
+            label="η* not identified by the grid (not fitted)",
+        )
     B = opt["batch_size"][np.isfinite(opt["eta"])]
     if len(fitted) and len(B):
         grid = np.geomspace(B.min() / 1.4, B.max() * 1.4, 200)
@@ -455,18 +473,25 @@ _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "ps": {"Creati
 
 
 def save(ax, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write the figure of ax as stem.<fmt> for each format and close it."""
+    """Write the figure of ax as stem.<fmt> for each format and close it (OutputError, naming
+    the file, where one cannot be written)."""
     fig = ax.figure
     out = []
-    for fmt in formats:
-        p = stem.with_name(f"{stem.name}.{fmt}")
-        # constrained layout already fits the outside legends; no date or random ids, so
-        # figures redrawn from the same results are the same files
-        with plt.rc_context({"svg.hashsalt": "lrscale"}):
-            fig.savefig(p, dpi=130, metadata=_NO_DATE.get(fmt))
-        fig.set_layout_engine("none")  # the layout is done; later formats reuse it
-        out.append(p)
-    plt.close(fig)
+    try:
+        for fmt in formats:
+            p = stem.with_name(f"{stem.name}.{fmt}")
+
+            def write(tmp, fmt=fmt):
+                # constrained layout already fits the outside legends; no date or random ids,
+                # so figures redrawn from the same results are the same files
+                with plt.rc_context({"svg.hashsalt": "lrscale"}):
+                    fig.savefig(tmp, format=fmt, dpi=130, metadata=_NO_DATE.get(fmt))
+
+            # whole or not at all: a full disk leaves no half-written figure behind
+            out.append(output.replace(p, write, "the figure"))
+            fig.set_layout_engine("none")  # the layout is done; later formats reuse it
+    finally:
+        plt.close(fig)
     return out
 
 
@@ -484,8 +509,9 @@ def draw(
 
     A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
     crit: {sweep_id: analysis.critical.Critical} adds the two critical-batch figures of a sweep.
+    Raises analysis.output.OutputError where out or a figure in it cannot be written.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    output.make_dir(out, "the figures")
     extra = overlays or {}
     files: dict[str, list[Path]] = {}
     for sid, o in opt.groupby("sweep_id", sort=True):

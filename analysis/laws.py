@@ -340,8 +340,9 @@ def summary(opt: pd.DataFrame, fitted: pd.DataFrame, level: float = 0.95, k: int
 def _reason(g: pd.DataFrame) -> str:
     """Why a sweep has no fitted law."""
     n = int(g["usable"].sum())
+    said = {"edge": "at the grid edge", "unidentified": "with eta* not identified"}
     why = [
-        f"{len(s)} at the grid edge" if st == "edge" else f"{len(s)} with all lanes diverged"
+        f"{len(s)} {said.get(st, 'with all lanes diverged')}"
         for st, s in g.groupby("status")
         if st != "ok"
     ]

@@ -41,6 +41,8 @@ estimate can come out negative: B_noise is then not resolved by N examples.
 from __future__ import annotations
 
 import copy
+import math
+import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -53,6 +55,8 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
 
+from analysis import output
+from analysis.load import REQUIRED, AnalysisError, find, read_table
 from sweeps import engine
 from sweeps.config import to_config
 from sweeps.results import RESULTS, read_meta
@@ -174,6 +178,34 @@ def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
     return jax.tree.map(lambda a: a[:, 0], params)
 
 
+def results_file(run_dir) -> Path:
+    """The results.parquet of one sweep: run_dir's own (or run_dir, a results file), or the one
+    below it; AnalysisError where there is none or several (a multirun: one job at a time)."""
+    run_dir = Path(run_dir)
+    files = find([run_dir])
+    if len(files) > 1:
+        jobs = [str(f.parent.relative_to(run_dir)) for f in files]
+        shown = ", ".join(jobs[:8]) + (f", ... ({len(jobs) - 8} more)" if len(jobs) > 8 else "")
+        raise AnalysisError(
+            f"{run_dir}: a multirun directory with {len(files)} sweeps; the noise scale is "
+            f"measured one sweep at a time: give one of its job folders: {shown}"
+        )
+    return files[0]
+
+
+def check_args(batch_size=None, lr=None, seeds=None, n: int = 4096) -> None:
+    """AnalysisError naming the flag whose value cannot give a measurement."""
+    if n < 2:
+        raise AnalysisError(
+            f"--n must be at least 2 (got {n}): the noise scale needs the spread of two or more "
+            "examples' gradients"
+        )
+    if seeds is not None and seeds < 1:
+        raise AnalysisError(f"--seeds must be at least 1 (got {seeds})")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise AnalysisError(f"--lr must be a positive finite number (got {lr})")
+
+
 def sweep_noise_scales(
     run_dir,
     batch_size: int | None = None,
@@ -183,25 +215,44 @@ def sweep_noise_scales(
 ):
     """Per-seed noise scales at init and after one lane of a saved sweep (+ linear closed forms).
 
-    The lane defaults to the best learning rate of the smallest batch size.
+    The lane defaults to the best learning rate of the smallest batch size. run_dir: a run
+    directory or its results file. Raises analysis.load.AnalysisError, naming the file or the
+    flag, for input it cannot measure.
     """
-    run_dir = Path(run_dir)
-    cfg = to_config(OmegaConf.create(read_meta(run_dir / RESULTS)["config"]))
-    with jax.enable_x64(cfg.sweep.dtype == "float64"):
-        return _sweep_noise_scales(
-            cfg, pd.read_parquet(run_dir / RESULTS), batch_size, lr, seeds, n
+    check_args(batch_size, lr, seeds, n)
+    path = results_file(run_dir)
+    res = read_table(path, REQUIRED)
+    stored = read_meta(path).get("config")
+    if not isinstance(stored, dict):
+        raise AnalysisError(
+            f"{path}: no sweep config in its metadata (the measurement replays the sweep from "
+            "it; tables written by lrscale's sweeps have one)"
         )
+    try:
+        cfg = to_config(OmegaConf.create(stored))
+    except Exception as e:  # a config from another version: any error of the schema
+        raise AnalysisError(f"{path}: its stored sweep config is not usable ({e})") from None
+    with jax.enable_x64(cfg.sweep.dtype == "float64"):
+        table = _sweep_noise_scales(cfg, res, batch_size, lr, seeds, n, path)
+    table.attrs["results"] = str(path)
+    return table
 
 
-def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.DataFrame:
+def _sweep_noise_scales(
+    cfg, res: pd.DataFrame, batch_size, lr, seeds, n, path=RESULTS
+) -> pd.DataFrame:
     if cfg.task.name != "regression":
-        raise ValueError(
-            f"the noise-scale measurement covers the regression task, not task={cfg.task.name}"
+        raise AnalysisError(
+            f"{path}: the noise-scale measurement covers the regression task, not "
+            f"task={cfg.task.name}"
         )
     B = int(batch_size or res["batch_size"].min())
     at_B = res[res["batch_size"] == B]
     if at_B.empty:
-        raise ValueError(f"batch size {B} is not in the sweep")
+        have = ", ".join(str(b) for b in sorted(res["batch_size"].unique()))
+        raise AnalysisError(
+            f"--batch-size {B}: not a batch size of the sweep in {path} (it has {have})"
+        )
     if lr is None:
         lr = float(at_B.groupby("lr")["final_eval_loss"].mean().idxmin())
     steps = int(at_B["steps"].iloc[0])
@@ -237,41 +288,56 @@ def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n) -> pd.
     return table
 
 
-def main(argv=None) -> None:
+def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """B_simple and B_noise at init and at the end, from moments pooled over seeds."""
+    pooled = table.groupby("point")[["G2", "trS", "GHG", "trHS"]].mean()
+    return {
+        point: {"B_simple": float(r.trS / r.G2), "B_noise": float(r.trHS / r.GHG)}
+        for point, r in pooled.loc[[p for p in ("init", "end") if p in pooled.index]].iterrows()
+    }
+
+
+def main(argv=None) -> int:
     import argparse
     import json
 
+    prog = "analysis.noise_scale"
     p = argparse.ArgumentParser(
-        prog="python -m analysis.noise_scale",
+        prog=f"python -m {prog}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Gradient noise scale B_simple, B_noise of a sweep at init and after training.",
         epilog="example: python -m analysis.noise_scale outputs/homework/0 --n 4096   "
         "(installed as lrscale-noise-scale)",
     )
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="one sweep: its run directory or its results.parquet")
     p.add_argument("--batch-size", type=int, default=None, help="lane batch size (default: min)")
     p.add_argument("--lr", type=float, default=None, help="lane lr (default: best at that B)")
     p.add_argument("--seeds", type=int, default=None, help="seeds to measure (default: all)")
-    p.add_argument("--n", type=int, default=4096, help="examples per measurement")
+    p.add_argument("--n", type=int, default=4096, help="examples per measurement (at least 2)")
     a = p.parse_args(argv)
-    table = sweep_noise_scales(a.run_dir, a.batch_size, a.lr, a.seeds, a.n)
-    pooled = table.groupby("point")[["G2", "trS", "GHG", "trHS"]].mean()
-    summary = {
-        point: {"B_simple": r.trS / r.G2, "B_noise": r.trHS / r.GHG}
-        for point, r in pooled.iterrows()
-    }
-    out = {
-        "lane": {k: table[k].iloc[0].item() for k in ("batch_size", "lr")}
-        | {"steps": int(table["step"].max())},
-        "pooled_over_seeds": summary,
-        "linear_theory_init_teacher_average": table.attrs.get("init_teacher_average"),
-        "rows": table.to_dict("records"),
-    }
-    path = Path(a.run_dir) / NOISE_SCALE
-    path.write_text(json.dumps(out, indent=1, default=float))
+    try:
+        table = sweep_noise_scales(a.run_dir, a.batch_size, a.lr, a.seeds, a.n)
+        pooled = summary(table)
+        out = {
+            "lane": {"batch_size": int(table["batch_size"].iloc[0])}
+            | {"lr": float(table["lr"].iloc[0]), "steps": int(table["step"].max())},
+            "pooled_over_seeds": pooled,
+            "linear_theory_init_teacher_average": table.attrs.get("init_teacher_average"),
+            "rows": table.to_dict("records"),
+        }
+        path = Path(table.attrs["results"]).parent / NOISE_SCALE
+        output.write_text(path, json.dumps(out, indent=1, default=float), "the measurement")
+    except AnalysisError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     print(table.drop(columns=["G2", "trS", "GHG", "trHS"]).to_string(index=False))
-    print(f"pooled over seeds: {summary}\nwrote {path}")
+    said = "; ".join(
+        f"{k} B_simple = {v['B_simple']:.4g}, B_noise = {v['B_noise']:.4g}"
+        for k, v in pooled.items()
+    )
+    print(f"pooled over seeds: {said}\nwrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,6 +16,19 @@ GROUP = [*LABEL_COLUMNS, "batch_size"]
 # the exact SGD theory curves of the linear task, refining only below this ratio is never worse
 # than the grid argmin, and refining always is, at 4-8 lrs per decade.)
 CLIFF = 30.0
+# A seed-mean curve whose rise across the lrs without a diverged seed is within the seed spread
+# (the median over those lrs of the seeds' standard deviation), or within this floor where there
+# is no spread (one seed): relative for a loss, absolute for an accuracy, is flat in the lr:
+# eta* is not identified, wherever its argmin falls.
+FLAT_FLOOR = 1e-4
+# A lane that diverged at step 0 did so on its first minibatch before any update: at every lr
+# alike (the loss of step 0 does not depend on the lr).
+OVERFLOW_WHY = (
+    "the loss at initialisation is non-finite or past the divergence limit, whatever the lr: "
+    "check the task's scale (e.g. task.noise_std, the data) or sweep.dtype; a lower lr grid "
+    "would not help"
+)
+OVERFLOW = "every lane diverged at step 0, before any update; " + OVERFLOW_WHY
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,6 +121,8 @@ def one(
         return out | dict(status="diverged", edge="", note="every lr has a diverged seed")
     i, xv, yv = argmin_refined(x, mean, m.log)
     edge = "low" if i == 0 else "high" if i == len(lr) - 1 else ""
+    if len(lr) == 1:
+        edge = ""
     fit = 10**yv if m.log else yv
     out |= dict(
         eta=10**xv, eta_grid=lr[i], loss=mean[i], loss_median=med[i], loss_fit=fit, edge=edge
@@ -116,7 +131,12 @@ def one(
         _, xb, _ = argmin_refined(x, boot_means(L, n_boot, rng), m.log)
         q = np.nanpercentile(xb, [50 * (1 - level), 50 * (1 + level)])
         out |= dict(eta_lo=10 ** q[0], eta_hi=10 ** q[1])
-    if edge:
+    out["finite_lrs"] = n_ok = int(np.isfinite(mean).sum())
+    why = unidentified(lr, L, mean, m)
+    if why:
+        # a lone finite lr on the edge is still an edge (not fitted), but no call to extend
+        out |= dict(status="edge" if edge and n_ok == 1 else "unidentified", note=why)
+    elif edge:
         way = "down" if edge == "low" else "up"
         out |= dict(
             status="edge",
@@ -126,6 +146,58 @@ def one(
     else:
         out |= dict(status="ok", note="")
     return out
+
+
+def unidentified(lr: np.ndarray, L: np.ndarray, mean: np.ndarray, m) -> str:
+    """Why the lr grid does not identify eta* ('' when it does): a single lr, a single lr
+    without a diverged seed, or a seed-mean curve flat in the lr within its seed spread.
+
+    L (n_lr, n_seed) and its seed mean are in the units of the minimised number of metric m.
+    """
+    if len(lr) == 1:
+        return f"the grid has one lr ({lr[0]:.3g}), which does not locate eta*; sweep several"
+    ok = np.isfinite(mean)
+    if ok.sum() == 1:
+        (i,) = np.flatnonzero(ok)
+        below = f"{lr[i - 1]:.3g}" if i > 0 else ""
+        above = f"{lr[i + 1]:.3g}" if i < len(lr) - 1 else ""
+        where = (
+            f"between {below} and {above}"
+            if below and above
+            else f"below {above}"
+            if above
+            else f"above {below}"
+        )
+        return (
+            f"only lr {lr[i]:.3g} is free of diverged seeds, and one point does not locate "
+            f"eta*: it lies {where}, where seeds diverge; a finer grid there would locate it"
+        )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if m.log:
+            y = np.log10(np.where(L > 0, L, np.nan)[ok])
+            ym = np.log10(np.where(mean > 0, mean, np.nan)[ok])
+            floor = np.log10(1 + FLAT_FLOOR)
+        else:
+            y, ym, floor = L[ok], mean[ok], FLAT_FLOOR
+        y = np.where(np.isfinite(y), y, np.nan)
+        spread = np.nanmedian(np.nanstd(y, axis=1, ddof=1)) if L.shape[1] >= 2 else np.nan
+        rise = np.nanmax(ym) - np.nanmin(ym)
+    if not rise <= max(floor, spread if np.isfinite(spread) else 0.0):
+        return ""
+    if m.log:
+        size = lambda v: f"{100 * (10**v - 1):.2g}%"  # noqa: E731
+    else:
+        size = lambda v: f"{v:.2g}"  # noqa: E731
+    within = f"the seed spread ({size(spread)})" if spread > floor else size(floor)
+    span = lr[ok]
+    rest = f" (the other {(~ok).sum()} lrs have a diverged seed)" if (~ok).any() else ""
+    what = "loss" if m.name == "loss" else m.name
+    return (
+        f"the {what} does not depend on the lr across the grid: its seed mean varies by "
+        f"{size(rise)} over lrs {span[0]:.3g} to {span[-1]:.3g}{rest}, within {within}; eta* "
+        "is not identified"
+    )
 
 
 def _at_grid(g: pd.DataFrame, row: dict, m) -> dict:
@@ -155,9 +227,23 @@ def optima(
         row = dict(zip(GROUP, key, strict=True))
         row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng, m)
         row |= _at_grid(g, row, m)
+        at0 = _at_step0(g)
         row |= dict(seeds=P.shape[1], lanes=len(g), diverged=int(g["diverged"].sum()))
+        row["diverged_at_step0"] = int(at0.sum())
         if row["diverged"] == row["lanes"]:
-            row["note"] = "all lanes diverged: lower the lr grid"
+            row["note"] = (
+                OVERFLOW
+                if row["diverged_at_step0"] == row["lanes"]
+                else f"all lanes diverged, even at the smallest lr {row['lr_lo']:.3g}: "
+                "lower the lr grid"
+            )
+        elif row["status"] == "diverged" and at0.any():
+            seeds = sorted(int(s) for s in g.loc[at0, "seed"].unique())
+            who = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+            row["note"] = (
+                f"every lr has a diverged seed: {who} diverged at step 0, before any update; "
+                f"{OVERFLOW_WHY}"
+            )
         rows.append(row)
     cols = [
         *GROUP,
@@ -175,11 +261,13 @@ def optima(
         "edge",
         "note",
         "n_lr",
+        "finite_lrs",
         "lr_lo",
         "lr_hi",
         "seeds",
         "lanes",
         "diverged",
+        "diverged_at_step0",
     ]
     out = pd.DataFrame(rows).reindex(columns=cols)
     out["usable"] = out["status"].eq("ok")
@@ -197,10 +285,30 @@ def problems(opt: pd.DataFrame) -> list[str]:
                 "a scaling law needs several"
             )
         elif g["status"].eq("diverged").all():
-            what = (
-                "every lane diverged at every batch size"
-                if g["diverged"].sum() == g["lanes"].sum()
-                else "at every batch size every lr has a diverged seed"
-            )
-            out.append(f"{label}: {what}; lower the lr grid")
+            every = g["diverged"].sum() == g["lanes"].sum()
+            at0 = g["diverged_at_step0"] if "diverged_at_step0" in g else pd.Series(0, g.index)
+            if every and at0.eq(g["lanes"]).all():
+                out.append(
+                    f"{label}: every lane diverged at every batch size, at step 0 before any "
+                    f"update: {OVERFLOW_WHY}"
+                )
+            elif every:
+                out.append(f"{label}: every lane diverged at every batch size; lower the lr grid")
+            elif at0.gt(0).all():
+                out.append(
+                    f"{label}: at every batch size every lr has a diverged seed, some at step 0 "
+                    f"before any update: {OVERFLOW_WHY}"
+                )
+            else:
+                out.append(
+                    f"{label}: at every batch size every lr has a diverged seed; lower the lr grid"
+                )
     return out
+
+
+def _at_step0(g: pd.DataFrame) -> np.ndarray:
+    """Which lanes of g diverged at step 0, before any update (False where not recorded)."""
+    if "diverged_step" not in g.columns:
+        return np.zeros(len(g), bool)
+    step = g["diverged_step"].to_numpy(float, na_value=np.nan)
+    return g["diverged"].to_numpy(bool) & (step == 0)

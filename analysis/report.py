@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import compare, critical, figures, laws, metric
+from analysis import compare, critical, figures, laws, metric, output
 from analysis.answers import (
     answers,
     fitted,
@@ -28,6 +28,7 @@ from analysis.answers import (
     rule_text,
     slope_text,
 )
+from analysis.output import OutputError
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 from sweeps.checks import USES
 
@@ -292,9 +293,6 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
     try:
         m = json.loads(path.read_text()) if path else None
-    except (OSError, ValueError):
-        m = None
-    if m:
         p, lane = m.get("pooled_over_seeds", {}), m.get("lane", {})
         meas = ", ".join(
             f"{k} B_noise = {fmt(p[k]['B_noise'])} (B_simple = {fmt(p[k]['B_simple'])})"
@@ -306,6 +304,8 @@ def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             f"{lane.get('batch_size')}, lr = {fmt(lane.get('lr'))}, {lane.get('steps')} steps): "
             f"{meas}"
         )
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        m = None  # absent, or not the measurement's file: as if not measured
     r = res.iloc[0]
     regression = r["task"] == "regression"
     if regression and r["model"] == "linear" and "task_dim" in res:
@@ -373,12 +373,18 @@ def _shown(p) -> str:
 
 
 def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
+    """The figures beside the report, then the report itself, written whole or not at all
+    (analysis.output.OutputError naming the path where either cannot be written)."""
     path = Path(out) if out else out_dir(paths, REPORT)
+    if path.is_dir():
+        raise OutputError(
+            f"{path}: is a directory; --out names the report file, e.g. {path / 'report.md'}"
+        )
     figs = figures.draw(
         a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats, crit=a.crit
     )
-    path.write_text(render(a, figs, path.parent, [_shown(p) for p in paths]))
-    return path
+    text = render(a, figs, path.parent, [_shown(p) for p in paths])
+    return output.write_text(path, text, "the report")
 
 
 def main(argv=None) -> int:
