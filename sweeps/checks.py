@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from sweeps.config import (
     ACTIVATIONS,
     DTYPES,
@@ -15,6 +17,8 @@ from sweeps.config import (
     Config,
     ConfigError,
 )
+
+MAX_STEPS = 2**31 - 1  # steps are counted in int32 inside the program
 
 
 def _check(ok: bool, key: str, allowed: str, value) -> None:
@@ -85,6 +89,10 @@ def validate(cfg: Config) -> Config:
     _check(len(set(bs)) == len(bs), "sweep.batch_sizes", "a list without repeats", bs)
     _check(s.lr.min > 0, "sweep.lr.min", "> 0", s.lr.min)
     _check(s.lr.max > s.lr.min, "sweep.lr.max", f"> sweep.lr.min = {s.lr.min}", s.lr.max)
+    if s.dtype in DTYPES:  # a learning rate the dtype rounds to 0 or inf would train at that
+        tiny, big = float(np.finfo(s.dtype).tiny), float(np.finfo(s.dtype).max)
+        _check(s.lr.min >= tiny, "sweep.lr.min", f">= {tiny:.3g} in {s.dtype}", s.lr.min)
+        _check(s.lr.max <= big, "sweep.lr.max", f"<= {big:.3g} in {s.dtype}", s.lr.max)
     _check(s.lr.num >= 2, "sweep.lr.num", ">= 2", s.lr.num)
     _check(s.seeds > 0, "sweep.seeds", "> 0", s.seeds)
     _check(s.divergence_factor > 1, "sweep.divergence_factor", "> 1", s.divergence_factor)
@@ -106,8 +114,14 @@ def validate(cfg: Config) -> Config:
             f">= the largest batch size {max(bs)} (one step)",
             b.samples,
         )
+        _check(
+            b.samples // min(bs) <= MAX_STEPS,
+            "sweep.budget.samples",
+            f"<= {MAX_STEPS} steps at the smallest batch size {min(bs)}",
+            b.samples,
+        )
     else:
-        _check(b.steps >= 1, "sweep.budget.steps", ">= 1", b.steps)
+        _check(1 <= b.steps <= MAX_STEPS, "sweep.budget.steps", f"in [1, {MAX_STEPS}]", b.steps)
     _validate_task(t, max(bs))
     return cfg
 

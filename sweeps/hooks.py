@@ -83,12 +83,19 @@ class StartupChecks(Callback):
         self._check("hydra.sweep.dir", config.hydra.sweep.dir)
 
 
+def results_safe(path: Path) -> str:
+    """What a user needs to hear when the figures of finished results were not drawn."""
+    quoted = shlex.quote(str(path))
+    return f"the results are complete in {path}; draw the figures later with: lrscale-plot {quoted}"
+
+
 def draw_figures(path: Path) -> None:
     """The figures of the results below path. Figures come after the results are safe on disk,
     so a failure to draw them (bad results, no room, no permission) is said in one line."""
     import warnings
 
     from analysis.load import AnalysisError
+    from analysis.output import OutputError
     from analysis.plot import plot_dirs
 
     try:
@@ -96,15 +103,14 @@ def draw_figures(path: Path) -> None:
             warnings.simplefilter("always")
             files = plot_dirs([path])
     except AnalysisError as e:
-        print(f"no figures: {e}", file=sys.stderr)
+        if isinstance(e, OutputError):  # the results are fine; only their figures failed
+            print(f"no figures: {e}; {results_safe(path)}", file=sys.stderr)
+        else:
+            print(f"no figures: {e}", file=sys.stderr)
         return
     except Exception as e:
         why = (str(e).splitlines() or [""])[0] or type(e).__name__
-        print(
-            f"no figures ({type(e).__name__}: {why}); the results are complete in {path}; "
-            f"draw the figures later with: lrscale-plot {shlex.quote(str(path))}",
-            file=sys.stderr,
-        )
+        print(f"no figures ({type(e).__name__}: {why}); {results_safe(path)}", file=sys.stderr)
         return
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
@@ -119,11 +125,19 @@ class PlotSweep(Callback):
             draw_figures(Path(config.hydra.sweep.dir))
 
 
-def tidy_sweep_root(hc) -> None:
-    """Move multirun.yaml into .hydra/: pandas.read_parquet(<sweep dir>) then sees parquet only."""
+def tidy_sweep_root(hc, refused: bool = False) -> None:
+    """Move multirun.yaml into .hydra/: pandas.read_parquet(<sweep dir>) then sees parquet only.
+
+    Called once a job holds its directory; a refused job instead drops the record Hydra wrote
+    for its launch where an earlier launch's record is kept, so the sweep directory is unchanged.
+    """
     if hc.mode.name != "MULTIRUN":
         return
     root = Path(hc.sweep.dir)
+    if refused:
+        if (root / ".hydra" / "multirun.yaml").exists():
+            (root / "multirun.yaml").unlink(missing_ok=True)
+        return
     (root / ".hydra").mkdir(exist_ok=True)
     try:
         os.replace(root / "multirun.yaml", root / ".hydra" / "multirun.yaml")

@@ -17,7 +17,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.checks import unused, validate
 from sweeps.config import ConfigError, register, to_config
-from sweeps.hooks import draw_figures, fail, tidy_sweep_root  # also registers the dir resolver
+from sweeps.hooks import (  # also registers the directory resolver
+    draw_figures,
+    fail,
+    results_safe,
+    tidy_sweep_root,
+)
 from sweeps.results import RESULTS
 
 register()
@@ -48,7 +53,9 @@ def resume_command(hc, out_dir: Path) -> str:
 
 
 def save_records(hc, dcfg: DictConfig, out_dir: Path) -> None:
-    """Hydra's records of the job, written once the job holds its directory."""
+    """Hydra's records of the job (and of its multirun), written once the job holds its
+    directory."""
+    tidy_sweep_root(hc)
     rec = out_dir / ".hydra"
     rec.mkdir(exist_ok=True)
     OmegaConf.save(dcfg, rec / "config.yaml")
@@ -67,7 +74,6 @@ def main(dcfg: DictConfig) -> None:
         fail(str(e), out_dir)
     for note in unused(cfg):
         print(f"note: {note}", file=sys.stderr)
-    tidy_sweep_root(hc)
     from sweeps.rows import summary
     from sweeps.rundir import OutputError, ResumeError
     from sweeps.sweep import Interrupted, run_sweep
@@ -80,6 +86,7 @@ def main(dcfg: DictConfig) -> None:
     except (ConfigError, OutputError) as e:
         fail(str(e), out_dir)
     except ResumeError as e:  # the directory is another sweep's or process's: leave it alone
+        tidy_sweep_root(hc, refused=True)
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as e:
@@ -87,9 +94,8 @@ def main(dcfg: DictConfig) -> None:
         sys.exit(128 + e.signum)
     print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"results: {out_dir / RESULTS}")
-    _interrupted["note"] = f"the results are complete in {out_dir}"
+    _interrupted["note"] = results_safe(out_dir)
     if cfg.plot and hc.mode.name != "MULTIRUN":  # a multirun is drawn whole by PlotSweep
-        _interrupted["note"] += f"; draw the figures with: lrscale-plot {shlex.quote(str(out_dir))}"
         draw_figures(out_dir)
 
 

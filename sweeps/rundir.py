@@ -146,8 +146,6 @@ def _lock(out_dir: Path):
             f"{out_dir} is in use by another process ({who}): nothing was changed; "
             "wait for it to finish, or choose another directory"
         ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
     return fd
 
 
@@ -175,10 +173,15 @@ def claim(cfg: Config, out_dir: Path):
     Refuses (BusyError, ResumeError) before changing any file; temporary files of a killed
     writer are removed only once the lock is held, so a live writer never loses one.
     """
+    why = refusal(cfg, out_dir)  # before the lock file is made: a refused sweep changes nothing
+    if why:
+        raise ResumeError(why)
     out_dir.mkdir(parents=True, exist_ok=True)
     fd = _lock(out_dir)
     try:
         _record(cfg, out_dir)
+        os.ftruncate(fd, 0)  # who holds it, for the message of a process refused meanwhile
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
         for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
             tmp.unlink()
         yield

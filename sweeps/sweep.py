@@ -198,7 +198,7 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
     ahead = {b: prepare(b) for b in order[:1]}
     try:
         with _Signals() as sig:
-            for b, nxt in zip(order, [*order[1:], None], strict=True):
+            for b, nxt in zip(order, [*order[1:], None], strict=False):
                 seeds, lanes = todo[b], len(lrs) * len(todo[b])
                 steps = cfg.sweep.budget.steps_for(b)
                 if not ahead[b].done():
