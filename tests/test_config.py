@@ -15,7 +15,12 @@ GROUPS = {
 }
 
 
-@pytest.mark.parametrize("model,optimizer,sweep", list(itertools.product(*GROUPS.values())))
+# Every model with every optimizer; the sweeps take turns, so each appears with several of them.
+PAIRS = list(itertools.product(GROUPS["model"], GROUPS["optimizer"]))
+SWEEPS = itertools.cycle(GROUPS["sweep"])
+
+
+@pytest.mark.parametrize("model,optimizer,sweep", [(m, o, next(SWEEPS)) for m, o in PAIRS])
 def test_every_combination_composes_and_validates(model, optimizer, sweep):
     extra = ["model.target=tests.data.nets.TwoLayer"] if model == "custom" else []
     cfg = make_config(f"model={model}", f"optimizer={optimizer}", f"sweep={sweep}", *extra)

@@ -424,6 +424,7 @@ def test_ctrl_c_between_multirun_jobs_prints_the_command_that_resumes_them_all(t
     assert len(pd.read_parquet(sweep_dir / "1" / RESULTS)) == 12
 
 
+@pytest.mark.slow  # the fast set parses the same override in-process
 def test_the_resume_command_after_sigterm_works_for_a_path_with_spaces_and_accents(tmp_path):
     run = tmp_path / "my runs" / "été"
     args = [*SMALL, "sweep.batch_sizes=[1,2]", "sweep.budget.samples=200000"]
@@ -443,6 +444,19 @@ def test_the_resume_command_after_sigterm_works_for_a_path_with_spaces_and_accen
     r = _run_printed(err.strip().splitlines()[-1].strip(), tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(pd.read_parquet(run / RESULTS)["batch_size"].unique()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "path", ["/tmp/plain/run", "/tmp/my runs/été", "/tmp/it's", "/tmp/$x a=b,c"]
+)
+def test_a_printed_directory_override_parses_back_to_the_path(path):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from sweeps.run import dir_override
+
+    (word,) = shlex.split(dir_override("hydra.run.dir", path))  # as the shell hands it over
+    (parsed,) = OverridesParser.create().parse_overrides([word])
+    assert parsed.value() == path
 
 
 # 16. The progress bar is weighted by the expected work and shows compiling as its own phase.

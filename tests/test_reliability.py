@@ -101,6 +101,7 @@ def test_sigterm_stops_at_a_batch_size_boundary_and_says_how_to_resume(tmp_path,
     _assert_same(run_dir, reference)
 
 
+@pytest.mark.slow  # the fast set covers it in tests/test_nothing_lost.py
 def test_a_directory_of_another_sweep_is_refused_and_left_unchanged(tmp_path, reference):
     run_dir = tmp_path / "run"
     assert cli(*ARGS, f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
@@ -131,6 +132,7 @@ def test_a_full_disk_is_reported_before_anything_compiles(small, tmp_path, monke
     assert not (tmp_path / RESULTS).exists()
 
 
+@pytest.mark.slow  # the fast set covers it in tests/test_nothing_lost.py
 def test_resume_true_continues_the_newest_run(tmp_path, reference):
     base = tmp_path / "outputs" / "linear-sgd"
     old, new = base / "2020-01-01_00-00-00", base / "2020-01-02_00-00-00"
