@@ -36,7 +36,9 @@ OPTIONAL = {
     "task_kind": ("string", "regression"),
     "final_eval_accuracy": ("Float64", pd.NA),
 }
-CURVE_OPTIONAL = {"eval_accuracy": ("Float64", pd.NA)}
+# grid: written since curve points share one grid of sample counts; absent before (NaN here, and
+# the across-data analysis falls back to step x batch size).
+CURVE_OPTIONAL = {"eval_accuracy": ("Float64", pd.NA), "grid": ("float64", np.nan)}
 LOSSES = {"mse": "MSE", "cross_entropy": "cross-entropy, nats"}  # name -> how labels say it
 TASK_KINDS = ("regression", "classification")
 ACCURACY = ("final_eval_accuracy", "eval_accuracy")

@@ -48,6 +48,29 @@ def curve_steps(steps: int, points: int) -> np.ndarray:
     return np.concatenate([[0], s])
 
 
+def curve_grid(cfg: Config) -> np.ndarray:
+    """The geometric grid of curve points shared by every batch size: sample counts 1 .. budget
+    under a sample budget, steps 1 .. budget under a step budget (points - 1 of them)."""
+    b, n = cfg.sweep.budget, cfg.sweep.curve_points - 1
+    top = b.samples if b.kind == "samples" else b.steps
+    return np.geomspace(1, top, n) if n > 1 else np.array([float(top)])
+
+
+def curve_points(cfg: Config, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, grid values) at which the lanes of a batch size are evaluated: step 0, then each
+    grid point it can reach (>= B samples) at the step whose samples are nearest, ending at the
+    budget. Losses of different batch sizes at one grid value are thus at the same data budget.
+    """
+    steps = cfg.sweep.budget.steps_for(batch_size)
+    grid = curve_grid(cfg)
+    per_step = batch_size if cfg.sweep.budget.kind == "samples" else 1
+    grid = grid[grid >= per_step]
+    t = np.clip(np.round(grid / per_step), 1, steps).astype(np.int64)
+    t[-1], grid[-1] = steps, grid[-1]  # the final point is the budget
+    t, first = np.unique(t, return_index=True)
+    return np.concatenate([[0], t]), np.concatenate([[0.0], grid[first]])
+
+
 def hyperparams(cfg: Config, batch_size: int) -> dict:
     """b1, b2, eps of the optimizer at this batch size (rescaled under the sqrt rule)."""
     o = cfg.optimizer

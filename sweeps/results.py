@@ -2,7 +2,8 @@
 
 A job directory holds
   results.parquet   one row per batch_size x lr x seed (RESULT_COLUMNS plus the sweep settings)
-  _curves.parquet   losses at up to ~64 log-spaced steps per lane (CURVE_COLUMNS)
+  _curves.parquet   losses at up to curve_points points per lane, on a grid of sample counts
+                    shared by every batch size (CURVE_COLUMNS)
 The leading underscore keeps the curves out of `pandas.read_parquet(<dir>)`, which therefore
 reads the results of every job below a directory as one table. Run metadata (versions, device,
 git commit, compile and run seconds per batch size, the full config) is JSON in the key-value
@@ -50,6 +51,9 @@ CURVE_COLUMNS = {
     "lr": "float64",
     "seed": "int64",
     "step": "int64",
+    # the value of the curve grid shared by every batch size that this point stands for: samples
+    # under a sample budget (at step ~ grid / batch_size), steps under a step budget; 0 at step 0
+    "grid": "float64",
     "train_loss": "float64",  # mean minibatch loss since the previous point (+inf once diverged)
     "eval_loss": "float64",  # population MSE (linear) or held-out MSE (MLP) at this step
 }

@@ -53,12 +53,17 @@ def _accuracy(task, acc) -> pd.array:
     return pd.array(np.nan_to_num(a, nan=0.0), dtype="Float64")
 
 
-def curve_rows(rows: pd.DataFrame, task, points: np.ndarray, out: engine.Lanes) -> pd.DataFrame:
-    """Long table of the loss curves: one row per lane and curve point."""
-    P = len(points)
+def curve_rows(rows: pd.DataFrame, task, points, out: engine.Lanes) -> pd.DataFrame:
+    """Long table of the loss curves: one row per lane and curve point.
+
+    points: (steps, grid values) of `engine.curve_points`.
+    """
+    steps, grid = points
+    P = len(steps)
     keys = rows[[c for c in results.CURVE_COLUMNS if c in rows]]
     df = keys.loc[keys.index.repeat(P)].reset_index(drop=True)
-    df["step"] = np.tile(points, len(rows))
+    df["step"] = np.tile(steps, len(rows))
+    df["grid"] = np.tile(np.asarray(grid, np.float64), len(rows))
     df["train_loss"] = np.asarray(out.curve_train, np.float64).reshape(-1)
     df["eval_loss"] = np.asarray(out.curve_eval, np.float64).reshape(-1)
     df["eval_accuracy"] = _accuracy(task, out.curve_accuracy)

@@ -185,11 +185,9 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
             file=sys.stderr,
         )
 
-    def points_of(b: int) -> np.ndarray:
-        return engine.curve_steps(cfg.sweep.budget.steps_for(b), cfg.sweep.curve_points)
-
     def prepare(b):
-        return pool.submit(batch.prepare, cfg, prob, b, lrs, points_of(b), todo[b])
+        steps, _ = engine.curve_points(cfg, b)
+        return pool.submit(batch.prepare, cfg, prob, b, lrs, steps, todo[b])
 
     # The next batch size compiles in a worker thread while this one trains (XLA compiles
     # without holding the GIL), so compile time hides behind training.
@@ -211,7 +209,8 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
                 out, run_s = batch.run_prepared(p, sig)
                 new = lane_rows(cfg, prob.task, b, lrs, seeds, out)
                 rows[b] = _merge(rows.get(b), new)
-                curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points_of(b), out))
+                points = engine.curve_points(cfg, b)
+                curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points, out))
                 meta["timings"].append({"batch_size": b, "compile_s": p.compile_s, "run_s": run_s})
                 # Rewritten after every batch size: an interrupted sweep keeps what it finished.
                 results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
