@@ -61,6 +61,29 @@ def _validate_task(t, max_batch: int) -> None:
     _check(0 < t.test_fraction < 1, "task.test_fraction", "in (0, 1)", t.test_fraction)
 
 
+def _validate_halflives(o, min_batch: int, dtype: str) -> None:
+    """Half-lives in samples: > 0, not with the sqrt rule (both set the betas per batch size), and
+    short enough that beta = 0.5 ** (B / half-life) stays below 1 in the sweep's dtype."""
+    for key in ("b1_halflife", "b2_halflife"):
+        h = getattr(o, key)
+        if h is None:
+            continue
+        _check(h > 0, f"optimizer.{key}", f"null (the fixed {key[:2]}) or > 0", h)
+        _check(
+            o.scaling_rule == "none",
+            f"optimizer.{key}",
+            "null under optimizer.scaling_rule=sqrt (both set the betas per batch size)",
+            h,
+        )
+        if dtype in DTYPES:
+            _check(
+                np.asarray(0.5 ** (min_batch / h), dtype) < 1,
+                f"optimizer.{key}",
+                f"short enough that {key[:2]} < 1 in {dtype} at batch size {min_batch}",
+                h,
+            )
+
+
 def validate(cfg: Config) -> Config:
     """Raise ConfigError on the first value that is out of range; return cfg unchanged."""
     t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
@@ -82,11 +105,14 @@ def validate(cfg: Config) -> Config:
     _check(o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay)
     _one_of("optimizer.scaling_rule", o.scaling_rule, SCALING_RULES)
     _check(o.base_batch_size > 0, "optimizer.base_batch_size", "> 0", o.base_batch_size)
+    if o.tau is not None:
+        _check(o.tau > 0, "optimizer.tau", "null (the fixed weight_decay) or > 0", o.tau)
     bs = list(s.batch_sizes)
     _check(len(bs) > 0, "sweep.batch_sizes", "a non-empty list", bs)
     for b in bs:
         _check(b > 0, "sweep.batch_sizes", "a list of integers > 0", bs)
     _check(len(set(bs)) == len(bs), "sweep.batch_sizes", "a list without repeats", bs)
+    _validate_halflives(o, min(bs), s.dtype)
     _check(s.lr.min > 0, "sweep.lr.min", "> 0", s.lr.min)
     _check(s.lr.max > s.lr.min, "sweep.lr.max", f"> sweep.lr.min = {s.lr.min}", s.lr.max)
     if s.dtype in DTYPES:  # a learning rate the dtype rounds to 0 or inf would train at that
@@ -127,15 +153,25 @@ def validate(cfg: Config) -> Config:
 
 
 # The optimizer and model keys each option reads; the others are ignored by it.
+HALF_LIVES = ("b1_halflife", "b2_halflife")
 USES = {
     "optimizer": {
         "sgd": ("momentum", "nesterov"),
         "momentum": ("momentum",),
         "nesterov": ("momentum",),
-        "adam": ("b1", "b2", "eps", "scaling_rule", "base_batch_size"),
-        "adamw": ("b1", "b2", "eps", "weight_decay", "scaling_rule", "base_batch_size"),
-        "rmsprop": ("b2", "eps", "scaling_rule", "base_batch_size"),
-        "lion": ("b1", "b2", "weight_decay", "scaling_rule", "base_batch_size"),
+        "adam": ("b1", "b2", "eps", "scaling_rule", "base_batch_size", *HALF_LIVES),
+        "adamw": (
+            "b1",
+            "b2",
+            "eps",
+            "weight_decay",
+            "scaling_rule",
+            "base_batch_size",
+            *HALF_LIVES,
+            "tau",
+        ),
+        "rmsprop": ("b2", "eps", "scaling_rule", "base_batch_size", "b2_halflife"),
+        "lion": ("b1", "b2", "weight_decay", "scaling_rule", "base_batch_size", *HALF_LIVES),
         "signsgd": (),
         "adafactor": (),
     },

@@ -118,6 +118,15 @@ class OptimizerConfig:
     # 1 - b1 and 1 - b2 are multiplied by k and eps divided by sqrt(k) (the lr stays swept).
     scaling_rule: str = "none"
     base_batch_size: int = 1
+    # Half-lives in samples (Marek et al. 2025): at batch size B, b1 = 0.5 ** (B / b1_halflife)
+    # (adam, adamw, lion); None: the fixed b1.
+    b1_halflife: float | None = None
+    # b2 = 0.5 ** (B / b2_halflife) (adam, adamw, lion, rmsprop); None: the fixed b2.
+    b2_halflife: float | None = None
+    # The AdamW timescale tau = B / (lr * weight_decay * D) (Bergsma et al. 2025), D the data
+    # budget in samples: each lane's weight decay is B / (lr * tau * D) (adamw); None: the fixed
+    # weight_decay.
+    tau: float | None = None
 
 
 @dataclass

@@ -72,10 +72,15 @@ def curve_points(cfg: Config, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hyperparams(cfg: Config, batch_size: int) -> dict:
-    """b1, b2, eps of the optimizer at this batch size (rescaled under the sqrt rule)."""
+    """b1, b2, eps of the optimizer at this batch size (rescaled under the sqrt rule, or set by the
+    half-lives in samples: beta = 0.5 ** (B / half-life))."""
     o = cfg.optimizer
     if o.scaling_rule == "none":
-        return {"b1": o.b1, "b2": o.b2, "eps": o.eps}
+        h = {"b1": o.b1, "b2": o.b2, "eps": o.eps}
+        for key, half_life in (("b1", o.b1_halflife), ("b2", o.b2_halflife)):
+            if half_life is not None:
+                h[key] = 0.5 ** (batch_size / half_life)
+        return h
     k = batch_size / o.base_batch_size
     return {
         "b1": max(0.0, 1 - (1 - o.b1) * k),
@@ -87,15 +92,22 @@ def hyperparams(cfg: Config, batch_size: int) -> dict:
 def optimizer(cfg: Config, batch_size: int, lr: jax.Array) -> optax.GradientTransformation:
     """The optax transformation of one lane; lr is traced, so it never triggers a recompile."""
     o, h = cfg.optimizer, hyperparams(cfg, batch_size)
-    wd = o.weight_decay
+    b = cfg.sweep.budget
+    samples = b.samples if b.kind == "samples" else b.steps * batch_size  # D, the data budget
+
+    def wd(lr):
+        """adamw's weight decay: the fixed one, or under `tau` the one that holds the AdamW
+        timescale tau = B / (lr * wd * D): it follows each lane's own (injected, traced) lr."""
+        return o.weight_decay if o.tau is None else batch_size / (lr * o.tau * samples)
+
     make = {
         "sgd": lambda lr: optax.sgd(lr, o.momentum or None, o.nesterov),
         "momentum": lambda lr: optax.sgd(lr, o.momentum),
         "nesterov": lambda lr: optax.sgd(lr, o.momentum, nesterov=True),
         "adam": lambda lr: optax.adam(lr, h["b1"], h["b2"], h["eps"]),
-        "adamw": lambda lr: optax.adamw(lr, h["b1"], h["b2"], h["eps"], weight_decay=wd),
+        "adamw": lambda lr: optax.adamw(lr, h["b1"], h["b2"], h["eps"], weight_decay=wd(lr)),
         "rmsprop": lambda lr: optax.rmsprop(lr, decay=h["b2"], eps=h["eps"]),
-        "lion": lambda lr: optax.lion(lr, h["b1"], h["b2"], weight_decay=wd),
+        "lion": lambda lr: optax.lion(lr, h["b1"], h["b2"], weight_decay=o.weight_decay),
         "signsgd": optax.sign_sgd,
         "adafactor": optax.adafactor,
     }[o.name]
