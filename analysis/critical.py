@@ -63,8 +63,10 @@ def crossing(step_K: np.ndarray, loss_K: np.ndarray, target: float) -> float:
 
 
 def crossings(step_P: np.ndarray, L_xP: np.ndarray, target: float) -> np.ndarray:
-    """`crossing` of every curve in the last axis of L_xP at once."""
-    hit = L_xP <= target
+    """`crossing` of every curve in the last axis of L_xP at once; target is a number or an
+    array that broadcasts against L_xP's leading axes (one target per curve)."""
+    target = np.asarray(target, np.float64)
+    hit = L_xP <= target[..., None]
     k = hit.argmax(-1)
     j = np.maximum(k - 1, 0)
     s0, s1 = step_P[j], step_P[k]

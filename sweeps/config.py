@@ -157,7 +157,7 @@ class SweepConfig:
     seeds: int = 3
     budget: Budget = field(default_factory=Budget)
     divergence_factor: float = 1e3  # a lane whose loss exceeds this times its initial loss diverged
-    curve_points: int = 64  # log-spaced points of the loss curves
+    curve_points: int = 64  # points per lane, on a geometric grid of sample counts shared by all B
     dtype: str = "float32"
     memory_gb: float | None = None  # lanes run in chunks that fit this; None: half the device's
 
@@ -250,6 +250,7 @@ def settings(cfg: Config) -> dict:
         lr_num=s.lr.num,
         divergence_factor=s.divergence_factor,
         dtype=s.dtype,
+        curve_points=s.curve_points,  # where segments end, so what final_train_loss averages
     )
     return out
 
