@@ -504,11 +504,13 @@ def draw(
     formats: Sequence[str] = FORMATS,
     overlays: dict[str, Sequence[Overlay]] | None = None,
     crit: dict | None = None,
+    data=None,
 ) -> dict[str, list[Path]]:
     """Every figure of every sweep, plus the comparison, into out/; {figure name: files}.
 
     A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
     crit: {sweep_id: analysis.critical.Critical} adds the two critical-batch figures of a sweep.
+    data: analysis.tables.Across adds the figures across the data budget (figures_data).
     Raises analysis.output.OutputError where out or a figure in it cannot be written.
     """
     output.make_dir(out, "the figures")
@@ -521,6 +523,7 @@ def draw(
             continue  # every lr diverged for a seed at every B: nothing to draw on log axes
         f = fitted[fitted["sweep_id"] == sid] if len(fitted) else fitted
         ctx = dict(res=res[res["sweep_id"] == sid], curve=c, opt=o, fits=f, label=lab)
+        ctx["data"] = data.of(sid) if data is not None else None
         s = slug(lab)
         files[f"{s}_loss_vs_lr"] = save(
             loss_vs_lr(c, o, overlays=extra.get("loss_vs_lr", ()), ctx=ctx),

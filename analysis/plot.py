@@ -22,9 +22,11 @@ from analysis import (
     critical,
     figures,
     figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
+    figures_data,  # noqa: F401  (importing it registers the figures across the data budget)
     laws,
     metric,
     optimum,
+    tables,
 )
 from analysis.load import AnalysisError, load, load_curves
 
@@ -42,17 +44,24 @@ class Analysis:
     # {sweep_id: analysis.critical.Critical, or why there is none}
     crit: dict = field(default_factory=dict)
     metric: str = "loss"  # what eta* optimises (analysis.metric)
+    data: tables.Across | None = None  # across the data budget (sweeps with loss curves)
 
 
-def criticals(paths, res: pd.DataFrame, skip_bad: bool, n_boot: int, seed: int) -> dict:
-    """Critical batch size of every sweep from its loss curves, or why there is none."""
-    ids = res["sweep_id"].unique()
+def curves_of(paths, skip_bad: bool) -> pd.DataFrame | str:
+    """The loss curves below paths, or why there are none."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # load() already warned about skipped files
-            cur = load_curves(paths, skip_bad=skip_bad)
+            return load_curves(paths, skip_bad=skip_bad)
     except AnalysisError as e:
-        return {sid: f"no loss curves ({e})" for sid in ids}
+        return f"no loss curves ({e})"
+
+
+def criticals(cur: pd.DataFrame | str, res: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """Critical batch size of every sweep from its loss curves, or why there is none."""
+    ids = res["sweep_id"].unique()
+    if isinstance(cur, str):
+        return dict.fromkeys(ids, cur)
     by = dict(tuple(cur.groupby("sweep_id")))
     return {
         sid: critical.sweep_critical(by[sid], n_boot, seed) if sid in by else "no loss curves"
@@ -74,8 +83,12 @@ def analyse(
     metric.require(res, metric.get(by))
     opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed, by=by)
     fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
+    cur = curves_of(paths, skip_bad)
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
-    crit = criticals(paths, res, skip_bad, min(n_boot, 200), seed)
+    crit = criticals(cur, res, min(n_boot, 200), seed)
+    data = (
+        None if isinstance(cur, str) else tables.analyse(res, cur, fitted, n_boot, level, seed, by)
+    )
     return Analysis(
         res,
         optimum.curve(res),
@@ -85,13 +98,15 @@ def analyse(
         optimum.problems(opt),
         crit,
         by,
+        data,
     )
 
 
 # Beside the results, under a name pyarrow's dataset discovery skips (a leading underscore), so
 # pandas.read_parquet(<sweep dir>) still reads the results alone.
-FIGURES = "_analysis/figures"
-REPORT = "_analysis/report.md"
+ANALYSIS = "_analysis"
+FIGURES = f"{ANALYSIS}/figures"
+REPORT = f"{ANALYSIS}/report.md"
 
 
 def out_dir(paths: Iterable[str | Path], sub: str = "") -> Path:
@@ -117,9 +132,22 @@ def plot_dirs(
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
     files = figures.draw(
-        a.res, a.curve, a.opt, a.fits, Path(out or out_dir(paths, FIGURES)), formats, crit=a.crit
+        a.res,
+        a.curve,
+        a.opt,
+        a.fits,
+        Path(out or out_dir(paths, FIGURES)),
+        formats,
+        crit=a.crit,
+        data=a.data,
     )
+    write_tables(a, paths)
     return [f for fs in files.values() for f in fs]
+
+
+def write_tables(a: Analysis, paths) -> list[Path]:
+    """The analysis tables (analysis.tables) into <common dir of paths>/_analysis."""
+    return tables.write(a.data, out_dir(paths, ANALYSIS)) if a.data is not None else []
 
 
 def notes(a: Analysis) -> list[str]:
@@ -212,12 +240,10 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
 def main(argv=None) -> int:
     def body(args, a):
         out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
-        files = figures.draw(
-            a.res, a.curve, a.opt, a.fits, out, args.format.split(","), crit=a.crit
-        )
-        for fs in files.values():
-            for f in fs:
-                print(f"wrote {f}")
+        fmts = args.format.split(",")
+        files = figures.draw(a.res, a.curve, a.opt, a.fits, out, fmts, crit=a.crit, data=a.data)
+        for f in [*(f for fs in files.values() for f in fs), *write_tables(a, args.paths)]:
+            print(f"wrote {f}")
 
     return run(
         argv,

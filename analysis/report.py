@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import compare, critical, figures, laws, metric, output
+from analysis import compare, critical, figures, laws, metric, output, report_data, tables
 from analysis.answers import (
     answers,
     fitted,
@@ -113,6 +113,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         ),
         "",
     ]
+    out += report_data.comparison(a.data, dict(zip(s["sweep_id"], s["label"], strict=True)))
     if len(s) > 4:
         out += _zoo(s)
     for _, r in s.iterrows():
@@ -181,6 +182,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
     out += _theory(o, res)
     crit = a.crit.get(sid, "not computed")
     out += _critical(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
+    out += report_data.section(a.data.of(sid) if a.data else None, lab, figs, base, level_of(a))
     out += _noise(res, f)
     return out
 
@@ -381,8 +383,10 @@ def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
             f"{path}: is a directory; --out names the report file, e.g. {path / 'report.md'}"
         )
     figs = figures.draw(
-        a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats, crit=a.crit
+        a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats, crit=a.crit, data=a.data
     )
+    if a.data is not None:  # the tables the section across the data budget is written from
+        tables.write(a.data, path.parent)
     text = render(a, figs, path.parent, [_shown(p) for p in paths])
     return output.write_text(path, text, "the report")
 

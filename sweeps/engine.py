@@ -66,9 +66,13 @@ def curve_points(cfg: Config, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     per_step = batch_size if cfg.sweep.budget.kind == "samples" else 1
     grid = grid[grid >= per_step]
     t = np.clip(np.round(grid / per_step), 1, steps).astype(np.int64)
-    t[-1], grid[-1] = steps, grid[-1]  # the final point is the budget
-    t, first = np.unique(t, return_index=True)
-    return np.concatenate([[0], t]), np.concatenate([[0.0], grid[first]])
+    t[-1] = steps  # the final point is the budget
+    # grid values that round to one step: that step stands for the nearest of them
+    order = np.lexsort((np.abs(grid - t * per_step), t))
+    t, first = np.unique(t[order], return_index=True)
+    g = grid[order][first]
+    g[-1] = grid[-1]
+    return np.concatenate([[0], t]), np.concatenate([[0.0], g])
 
 
 def hyperparams(cfg: Config, batch_size: int) -> dict:

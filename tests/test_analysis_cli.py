@@ -70,6 +70,7 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
     took = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
     kinds = ("loss_vs_lr", "eta_vs_batch", "heatmap", "steps_vs_batch", "tradeoff")
+    kinds += ("eta_vs_batch_by_data", "eta_map", "batch_vs_data")  # across the data budget
     stems = [f"{s}_{k}" for s in ("linear-sgd", "mlp-adam") for k in kinds] + ["comparison"]
     for stem in stems:
         png, svg = tmp_path / "f" / f"{stem}.png", tmp_path / "f" / f"{stem}.svg"
@@ -84,6 +85,7 @@ def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
     files = plot.plot_dirs([run], formats=("png", "svg"))
     kinds = ("loss_vs_lr", "eta_vs_batch", "heatmap", "steps_vs_batch", "tradeoff")
+    kinds += ("eta_vs_batch_by_data", "eta_map", "batch_vs_data")  # across the data budget
     stems = [f"linear-sgd_{k}" for k in kinds] + ["comparison"]
     assert sorted(f.name for f in files) == sorted(
         f"{s}.{x}" for s in stems for x in ("png", "svg")

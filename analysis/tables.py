@@ -1,0 +1,163 @@
+"""The machine-readable tables of an analysis, beside its figures and report in `_analysis/`:
+
+optima.parquet       eta* per sweep x batch size x data budget D (`samples`); the rows with
+                     samples equal to the budget are eta*(B) at the budget
+laws.parquet         every fitted law, one row per parameter: today's laws of eta*(B) at the
+                     budget, the McCandlish law per D, the laws in D and the joint power law
+across_data.parquet  per sweep and D: B_opt and B_crit (S-E fit and Zhang et al.'s 20% rule)
+                     with intervals, and the exact theory's where it applies
+
+The report's numbers across D are formatted from these very frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from analysis import across, across_laws, laws, optimum, output, theory_data
+from sweeps.results import RESULTS
+
+OPTIMA = "optima.parquet"
+LAWS = "laws.parquet"
+ACROSS = "across_data.parquet"
+OPTIMA_COLUMNS = [
+    "sweep_id",
+    "label",
+    "model",
+    "optimizer",
+    "task",
+    "budget_kind",
+    "budget",
+    "batch_size",
+    "samples",
+    "eta",
+    "eta_lo",
+    "eta_hi",
+    "best_loss",
+    "edge",
+    "status",
+    "usable",
+    "metric",
+    "eta_theory",  # the exact theory's eta*(B | D), where it applies
+]
+
+
+class Across(NamedTuple):
+    """The analysis across the data budget of every sweep with loss curves."""
+
+    optima: pd.DataFrame  # eta*(B | D), OPTIMA_COLUMNS
+    table: pd.DataFrame  # across_data: per sweep and D
+    laws: pd.DataFrame  # every law, in the long layout of laws.parquet
+    reps: pd.DataFrame  # bootstrap replicates of B_opt(D), B_crit(D)
+
+    def of(self, sweep_id: str) -> Across:
+        """The part of one sweep."""
+        return Across(*(f[f["sweep_id"] == sweep_id] if len(f) else f for f in self))
+
+
+def budget_laws(fits: pd.DataFrame) -> pd.DataFrame:
+    """Today's laws of eta*(B) at the budget in the long layout of laws.parquet."""
+    rows = []
+    for r in fits.itertuples(index=False):
+        for p in laws.PARAMS[r.law]:
+            rows.append(
+                dict(
+                    sweep_id=r.sweep_id,
+                    law=r.law,
+                    samples=r.budget if r.budget_kind == "samples" else None,
+                    parameter=p,
+                    value=getattr(r, p),
+                    lo=getattr(r, f"{p}_lo"),
+                    hi=getattr(r, f"{p}_hi"),
+                    aic=r.aic,
+                )
+            )
+    return pd.DataFrame(rows, columns=across_laws.COLUMNS)
+
+
+PER_DECADE = 16  # lrs per decade of the exact theory's curves
+
+
+def theory(res: pd.DataFrame, curves: pd.DataFrame):
+    """The exact theory across D of one sweep it covers, read off its expected-loss curves at
+    the sweep's own points with the estimators of the measurements: (eta*(B, D), B_opt and
+    B_crit per D), or None for a sweep the theory does not cover."""
+    src = Path(res["source"].iloc[0])
+    try:
+        cfg = theory_data.stored_config(src / RESULTS if src.is_dir() else src)
+    except (ValueError, KeyError, OSError):
+        return None
+    if theory_data.uncovered(cfg):
+        return None
+    lo, hi = np.log10(res["lr"].min()), np.log10(res["lr"].max())
+    lrs = np.logspace(lo, hi, int(PER_DECADE * (hi - lo)) + 1)
+    tc = theory_data.theory_curves(cfg, curves, lrs)
+    tc = tc.assign(budget_kind=res["budget_kind"].iloc[0], sweep_id=res["sweep_id"].iloc[0])
+    tc = across.with_grid(tc)
+    L = tc[tc["step"] > 0].pivot_table(
+        index=["batch_size", "samples"], columns="lr", values="eval_loss", aggfunc="first"
+    )
+    _, xv, _ = optimum.argmin_refined(np.log10(L.columns.to_numpy(float)), L.to_numpy(float))
+    eta = pd.DataFrame({"eta_theory": 10**xv}, index=L.index).reset_index()
+    per_d = across.replicates(tc, n_boot=0)
+    return eta, per_d.drop(columns=["r", "target", "batches"], errors="ignore")
+
+
+def analyse(res, curves, fits, n_boot: int = 1000, level: float = 0.95, seed: int = 0, by="loss"):
+    """Across for the sweeps of res that have curves (None without curves)."""
+    if curves is None or curves.empty:
+        return None
+    res = res[res["sweep_id"].isin(curves["sweep_id"].unique())]
+    opt_d = across.optima_by_data(res, curves, n_boot, level, seed, by)
+    if opt_d.empty:
+        return None
+    opt_d = opt_d.rename(columns={"loss": "best_loss"})
+    table, reps = across.across_data(res, curves, min(n_boot, 200), level)
+    etas, per_ds = [], []
+    for sid, r in res.groupby("sweep_id", sort=True):
+        th = theory(r, curves[curves["sweep_id"] == sid])
+        if th is not None:
+            etas.append(th[0].assign(sweep_id=sid))
+            per_ds.append(th[1].assign(sweep_id=sid))
+    if etas:
+        opt_d = opt_d.merge(pd.concat(etas), on=["sweep_id", "batch_size", "samples"], how="left")
+        per_d = pd.concat(per_ds).rename(
+            columns={c: f"{c}_theory" for c in ("B_opt", "B_opt_edge", "B_crit_se", "B_crit_zhang")}
+        )
+        if len(table) and len(per_d):
+            table = table.merge(per_d.drop(columns="grid"), on=["sweep_id", "samples"], how="left")
+    fitted = across_laws.laws_table(opt_d, table, reps, level)
+    if etas and len(table):
+        fitted = pd.concat([fitted, across_laws.theory_laws(table, level)], ignore_index=True)
+    all_laws = pd.concat([budget_laws(fits), fitted], ignore_index=True)
+    return Across(opt_d, table, all_laws.astype(across_laws.DTYPES), reps)
+
+
+def _clean(df: pd.DataFrame) -> pd.DataFrame:
+    """NaN (a quantity that could not be had) as null: no table holds NaN."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]) and out[c].isna().any():
+            out[c] = pd.array(out[c].to_numpy(float), dtype="Float64")
+            out.loc[np.isnan(df[c].to_numpy(float)), c] = pd.NA
+    return out
+
+
+def write(a: Across, out: Path) -> list[Path]:
+    """The three tables into out (made if needed); OutputError naming the path otherwise."""
+    out = output.make_dir(Path(out), "the analysis tables")
+    frames = {
+        OPTIMA: a.optima.reindex(columns=OPTIMA_COLUMNS),
+        LAWS: a.laws,
+        ACROSS: a.table,
+    }
+    paths = []
+    for name, df in frames.items():
+        path = out / name
+        output.replace(path, lambda tmp, df=df: _clean(df).to_parquet(tmp, index=False), name)
+        paths.append(path)
+    return paths
