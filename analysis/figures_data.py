@@ -78,7 +78,7 @@ SERIES = [
 
 def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """B_opt(D) and B_crit(D) with intervals, their power laws, theory and the literature."""
-    ax = figures.new_axes(ax, size=(8, 5.2))
+    ax = figures.new_axes(ax, size=(11.5, 5.2))
     D = t["samples"].to_numpy(float)
     for col, name, c, law in SERIES:
         y = t[col].to_numpy(float)
@@ -95,7 +95,7 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
         if {"prefactor", "exponent"} <= set(p.index) and ok.any():
             xs = np.geomspace(D[ok].min(), D[ok].max(), 50)
             k = p["exponent"]
-            ax.plot(xs, p["prefactor"] * xs**k, "-", color=c, lw=1.2, label=f"fit: ∝ D^{k:.2f}")
+            ax.plot(xs, p["prefactor"] * xs**k, "-", color=c, lw=1.2, label=f"{name.split(' (')[0]} fit: ∝ D^{k:.2f}")
         th = f"{col}_theory"
         if th in t and np.isfinite(t[th].to_numpy(float)).any():
             ax.plot(D, t[th], ":", color=c, lw=1.5, label=f"{name}, exact theory")
@@ -111,7 +111,7 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
     ax.set_title(
         f"{label}: best and critical batch size vs data budget\n(intervals: bootstrap over seeds)"
     )
-    ax.legend(loc="best", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, borderaxespad=0)
     figures.overlay("batch_vs_data", ax, ctx, overlays)
     return ax
 
