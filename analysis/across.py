@@ -48,6 +48,13 @@ def with_grid(curves: pd.DataFrame) -> pd.DataFrame:
     return c.assign(grid=grid.astype(float), samples=np.round(samples).astype(np.int64))
 
 
+def d_axis(df: pd.DataFrame) -> str:
+    """The column that is the data axis of a table: `samples` under a sample budget; under a
+    step budget the grid is in steps (`grid`), D = steps x B differing between batch sizes."""
+    steps = "budget_kind" in df and len(df) and df["budget_kind"].iloc[0] == "steps"
+    return "grid" if steps else "samples"
+
+
 def aligned(curves: pd.DataFrame) -> pd.DataFrame:
     """with_grid(curves) with a row for every batch size at every grid value D of its sweep
     that it reaches: the point at the step nearest D (one step stands for several grid values
@@ -127,8 +134,12 @@ class Cube(NamedTuple):
 
 
 def cube(curves: pd.DataFrame) -> Cube:
+    """The curves as arrays, over the seeds that every batch size has (a seed kept from an
+    earlier sweep at some batch sizes only would otherwise count as diverged elsewhere)."""
     c = aligned(curves)
-    seeds, lrs = np.unique(c["seed"]), np.unique(c["lr"])
+    common = set.intersection(*(set(g["seed"]) for _, g in c.groupby("batch_size")))
+    c = c[c["seed"].isin(common)]
+    seeds, lrs = np.array(sorted(common)), np.unique(c["lr"])
     B, steps, grid, X = [], [], [], []
     for b, g in c.groupby("batch_size", sort=True):
         u = g.set_index(["seed", "lr", "grid"])["eval_loss"]
@@ -139,7 +150,7 @@ def cube(curves: pd.DataFrame) -> Cube:
         B.append(b)
         steps.append(pts.to_numpy(float))
         grid.append(u.columns.to_numpy(float))
-    samples = c[c["step"] > 0].groupby("grid")["samples"].first().to_dict()
+    samples = c[c["step"] > 0].groupby("grid")[d_axis(c)].first().round().astype(int).to_dict()
     return Cube(np.asarray(B, float), lrs, steps, grid, X, samples)
 
 
@@ -154,6 +165,8 @@ def _zhang(B: np.ndarray, S: np.ndarray) -> np.ndarray:
         if ok.sum() < 2:
             continue
         b, e = B[ok], B[ok] * S[r, ok]
+        if e[0] <= 0:
+            continue
         ratio = e / e[0]
         k = np.flatnonzero(ratio > ZHANG)
         if k.size == 0:
@@ -180,7 +193,9 @@ def _se(B: np.ndarray, S: np.ndarray) -> np.ndarray:
     return np.where(out < B.min() / SPAN, 0.0, out)
 
 
-def replicates(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+def replicates(
+    curves: pd.DataFrame, n_boot: int = 200, seed: int = 0, margin: float = EPS
+) -> pd.DataFrame:
     """B_opt(D) and B_crit(D) of one sweep for the data (r = 0) and n_boot resamples of seeds:
     one row per resample and grid value D."""
     cb = cube(curves)
@@ -202,7 +217,7 @@ def replicates(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.Dat
             [M[k][:, :, np.flatnonzero(cb.grid[k] == D)[0]].min(axis=1) for k in have], axis=1
         )  # (R, K): each batch size's loss at its best grid lr
         i, xv, _ = optimum.argmin_refined(np.log10(B), best)
-        target = best.min(axis=1) * (1 + EPS)
+        target = best.min(axis=1) * (1 + margin)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample reaching nothing
             steps = np.stack(
@@ -212,6 +227,7 @@ def replicates(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.Dat
                 ],
                 axis=1,
             )  # (R, K): steps to the target at the best lr
+        steps[steps <= 0] = np.nan  # met before any step: says nothing about the batch size
         edge = np.where(i == 0, "low", np.where(i == len(B) - 1, "high", ""))
         rows.append(
             pd.DataFrame(
@@ -231,7 +247,7 @@ def replicates(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.Dat
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def interval(v: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+def percentiles(v: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of bootstrap values without interpolation (a bound, +inf, stays one);
     resamples where the quantity could not be had (nan) are left out."""
     v = v[~np.isnan(v)]
@@ -241,13 +257,15 @@ def interval(v: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(q[0]), float(q[1])
 
 
-def across_data(results: pd.DataFrame, curves: pd.DataFrame, n_boot: int = 200, level=0.95):
+def across_data(
+    results: pd.DataFrame, curves: pd.DataFrame, n_boot=200, level=0.95, margin=EPS, seed=0
+):
     """Per sweep and D: B_opt and B_crit (both ways) with intervals, and the bootstrap
     replicates they come from (for the laws in D). Returns (table, replicates)."""
     labels = results.drop_duplicates("sweep_id").set_index("sweep_id")[LABEL_COLUMNS[1:]]
     tables, reps = [], []
     for sid, c in curves.groupby("sweep_id", sort=True):
-        rep = replicates(c, n_boot)
+        rep = replicates(c, n_boot, seed, margin)
         if rep.empty:
             continue
         rep.insert(0, "sweep_id", sid)
@@ -255,9 +273,10 @@ def across_data(results: pd.DataFrame, curves: pd.DataFrame, n_boot: int = 200, 
         point = rep[rep["r"] == 0].set_index("grid")
         boot = rep[rep["r"] > 0]
         t = point[["sweep_id", "samples", "batches", "target", "B_opt_edge"]].copy()
+        t["margin"] = margin
         for col in ("B_opt", "B_crit_se", "B_crit_zhang"):
             t[col] = point[col]
-            iv = {d: interval(v.to_numpy(float), level) for d, v in boot.groupby("grid")[col]}
+            iv = {d: percentiles(v.to_numpy(float), level) for d, v in boot.groupby("grid")[col]}
             t[f"{col}_lo"] = [iv.get(d, (np.nan, np.nan))[0] for d in t.index]
             t[f"{col}_hi"] = [iv.get(d, (np.nan, np.nan))[1] for d in t.index]
         for k, v in labels.loc[sid].items():

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import laws
-from analysis.across import interval
+from analysis import across, laws
+from analysis.across import percentiles
 
 MIN_D = 3  # grid values a law in D needs
 # laws.parquet: one row per sweep x law x parameter; samples is the D of a per-D law (null for
@@ -88,17 +88,23 @@ def exponent_boot(sweep_id, law: str, rep: pd.DataFrame, col: str, level=0.95) -
     ok = rep[col].between(0, np.inf, inclusive="neither")
     if col == "B_opt":
         ok &= rep["B_opt_edge"].eq("")
-    fits = []
-    for _, g in rep[ok].groupby("r", sort=True):
-        if g["samples"].nunique() < MIN_D:
-            fits.append((np.nan, np.nan))
-            continue
-        k, c = np.polyfit(np.log(g["samples"]), np.log(g[col]), 1)
-        fits.append((np.exp(c), k))
-    if not fits or rep[ok & rep["r"].eq(0)]["samples"].nunique() < MIN_D:
+    # one least-squares line per resample at once: rows r, columns D, masked where not usable
+    Y = np.log(rep[col].where(ok)).to_frame().assign(r=rep["r"], D=rep["samples"])
+    Y = Y.pivot_table(index="r", columns="D", values=col, aggfunc="first")
+    x, M = np.log(Y.columns.to_numpy(float)), np.isfinite(Y.to_numpy(float))
+    y = np.where(M, Y.to_numpy(float), 0.0)
+    n = M.sum(1)
+    with np.errstate(all="ignore"):
+        xm, ym = (M * x).sum(1) / n, y.sum(1) / n
+        k = ((M * (x - xm[:, None])) * (y - ym[:, None] * M)).sum(1) / (
+            (M * (x - xm[:, None]) ** 2).sum(1)
+        )
+    c = np.exp(ym - k * xm)
+    fits = np.where((n >= MIN_D)[:, None], np.column_stack([c, k]), np.nan)
+    if len(fits) == 0 or Y.index[0] != 0 or n[0] < MIN_D:
         return []
-    point, boot = fits[0], np.array(fits[1:]).reshape(-1, 2)
-    lo_hi = [interval(boot[:, j], level) for j in range(2)]
+    point, boot = fits[0], fits[1:]
+    lo_hi = [percentiles(boot[:, j], level) for j in range(2)]
     return _rows(
         sweep_id, law, ["prefactor", "exponent"], point, [a for a, _ in lo_hi],
         [b for _, b in lo_hi],
@@ -108,9 +114,10 @@ def exponent_boot(sweep_id, law: str, rep: pd.DataFrame, col: str, level=0.95) -
 def eta_laws(opt_d: pd.DataFrame, sweep_id: str, level: float = 0.95) -> list[dict]:
     """The McCandlish law per D, its parameters as power laws in D, and the joint power law
     below the knee against the per-D family (AIC on the same points)."""
+    key = across.d_axis(opt_d)
     g = opt_d[opt_d["usable"]]
     rows, per_d = [], {}
-    for D, h in g.groupby("samples", sort=True):
+    for D, h in g.groupby(key, sort=True):
         if h["batch_size"].nunique() < laws.MIN_POINTS:
             continue
         w = laws.weights(h["eta_lo"], h["eta_hi"], level, laws.GRID_FRACTION * laws.grid_step(h))
@@ -119,7 +126,7 @@ def eta_laws(opt_d: pd.DataFrame, sweep_id: str, level: float = 0.95) -> list[di
         names = ["eta_max", "B_noise"]
         rows += _rows(
             sweep_id, "saturating", names, [f[n] for n in names], [f[f"{n}_lo"] for n in names],
-            [f[f"{n}_hi"] for n in names], f["aic"], samples=D,
+            [f[f"{n}_hi"] for n in names], f["aic"], samples=int(round(D)),
         )  # fmt: skip
     if len(per_d) < MIN_D:
         return rows
@@ -129,24 +136,22 @@ def eta_laws(opt_d: pd.DataFrame, sweep_id: str, level: float = 0.95) -> list[di
         lo, hi = [per_d[D][f"{n}_lo"] for D in Ds], [per_d[D][f"{n}_hi"] for D in Ds]
         rows += power_in_d(sweep_id, f"{n} ~ D^k", Ds, v, lo, hi, level)
     # Below the knee of each D's law: the joint power law against the per-D family.
-    below = g[g["samples"].isin(Ds)]
-    knee = below["samples"].map({D: per_d[D]["B_noise"] for D in Ds})
+    below = g[g[key].isin(Ds)]
+    knee = below[key].map({D: per_d[D]["B_noise"] for D in Ds})
     below = below[below["batch_size"] < knee]
-    if len(below) < 5 or below["samples"].nunique() < 2:
+    if len(below) < 5 or below[key].nunique() < 2:
         return rows
     y = np.log(below["eta"].to_numpy(float))
     w = laws.weights(below["eta_lo"], below["eta_hi"], level)
-    X = np.column_stack(
-        [np.ones(len(below)), np.log(below["batch_size"]), np.log(below["samples"])]
-    )
+    X = np.column_stack([np.ones(len(below)), np.log(below["batch_size"]), np.log(below[key])])
     b, blo, bhi, aic = wls(X, y, w, level)
     rows += _rows(sweep_id, "joint power law", ["a", "alpha", "beta"], b, blo, bhi, aic)
     pred = [
         np.log(laws.predict("saturating", per_d[D], B))
-        for B, D in zip(below["batch_size"], below["samples"], strict=True)
+        for B, D in zip(below["batch_size"], below[key], strict=True)
     ]
     r = (y - np.asarray(pred, float)) * np.sqrt(w)
-    n, k = len(y), 2 * below["samples"].nunique() + 1
+    n, k = len(y), 2 * below[key].nunique() + 1
     fam = n * np.log(max(float(r @ r), 1e-300) / n) + 2 * k
     rows += _rows(sweep_id, "saturating family", ["laws"], [len(Ds)], [np.nan], [np.nan], fam)
     return rows

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import across_laws, figures
+from analysis import across, across_laws, figures
 
 
 def _d_norm(D) -> mcolors.LogNorm:
@@ -24,18 +24,19 @@ def _d_norm(D) -> mcolors.LogNorm:
 
 
 def _units(o: pd.DataFrame) -> str:
-    return "samples" if o["budget_kind"].iloc[0] == "samples" else "samples (= steps x B)"
+    return "samples" if o["budget_kind"].iloc[0] == "samples" else "steps; D = steps x B"
 
 
 def eta_by_data(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """eta*(B | D): the usable optima of every D as one line, coloured by D."""
     ax = figures.new_axes(ax)
     u = o[o["usable"]]
-    norm, cmap = _d_norm(o["samples"]), plt.get_cmap("viridis")
-    for D, g in u.groupby("samples", sort=True):
+    key = across.d_axis(o)
+    norm, cmap = _d_norm(o[key]), plt.get_cmap("viridis")
+    for D, g in u.groupby(key, sort=True):
         g = g.sort_values("batch_size")
         ax.plot(g["batch_size"], g["eta"], "o-", ms=3, lw=1, color=cmap(norm(D)), alpha=0.85)
-    budget = u[u["samples"] == u["samples"].max()].sort_values("batch_size")
+    budget = u[u[key] == u[key].max()].sort_values("batch_size")
     ax.plot(budget["batch_size"], budget["eta"], "k-", lw=2, label="at the budget (eta*(B))")
     ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="optimal learning rate η*")
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -50,10 +51,9 @@ def eta_map(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """eta* over (B, D) as a heatmap; cells without a located eta* are blank."""
     ax = figures.new_axes(ax)
     u = o[o["usable"]]
-    grid = u.pivot_table(index="samples", columns="batch_size", values="eta", aggfunc="first")
-    grid = grid.reindex(
-        index=sorted(o["samples"].unique()), columns=sorted(o["batch_size"].unique())
-    )
+    key = across.d_axis(o)
+    grid = u.pivot_table(index=key, columns="batch_size", values="eta", aggfunc="first")
+    grid = grid.reindex(index=sorted(o[key].unique()), columns=sorted(o["batch_size"].unique()))
     Z = np.log10(grid.to_numpy(float))
     im = ax.imshow(Z, origin="lower", aspect="auto", cmap="magma")
     ax.figure.colorbar(im, ax=ax, label="log10 η*")
@@ -95,7 +95,14 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
         if {"prefactor", "exponent"} <= set(p.index) and ok.any():
             xs = np.geomspace(D[ok].min(), D[ok].max(), 50)
             k = p["exponent"]
-            ax.plot(xs, p["prefactor"] * xs**k, "-", color=c, lw=1.2, label=f"{name.split(' (')[0]} fit: ∝ D^{k:.2f}")
+            ax.plot(
+                xs,
+                p["prefactor"] * xs**k,
+                "-",
+                color=c,
+                lw=1.2,
+                label=f"{name.split(' (')[0]} fit: ∝ D^{k:.2f}",
+            )
         th = f"{col}_theory"
         if th in t and np.isfinite(t[th].to_numpy(float)).any():
             ax.plot(D, t[th], ":", color=c, lw=1.5, label=f"{name}, exact theory")

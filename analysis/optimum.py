@@ -222,8 +222,8 @@ def optima(
     df = df.assign(_y=metric.objective(df, m))
     rows = []
     for key, g in df.groupby(GROUP, sort=True, dropna=False):
-        P = g.pivot_table(index="lr", columns="seed", values="_y", aggfunc="first")
-        P = P.sort_index()
+        P = g.set_index(["lr", "seed"])["_y"]
+        P = P[~P.index.duplicated()].unstack("seed").sort_index()
         row = dict(zip(GROUP, key, strict=True))
         row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng, m)
         row |= _at_grid(g, row, m)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import (
+    across,
     compare,  # noqa: F401  (importing it registers the theory overlays)
     critical,
     figures,
@@ -76,6 +77,7 @@ def analyse(
     level: float = 0.95,
     seed: int = 0,
     by: str = "loss",
+    margin: float = across.EPS,
 ) -> Analysis:
     """Load the results below paths and compute optima (eta* by the metric `by`, loss or
     accuracy), fits, their summary, critical batch."""
@@ -87,7 +89,9 @@ def analyse(
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
     crit = criticals(cur, res, min(n_boot, 200), seed)
     data = (
-        None if isinstance(cur, str) else tables.analyse(res, cur, fitted, n_boot, level, seed, by)
+        None
+        if isinstance(cur, str)
+        else tables.analyse(res, cur, fitted, n_boot, level, seed, by, margin)
     )
     return Analysis(
         res,
@@ -193,7 +197,16 @@ def _args(argv, prog: str, what: str, out_help: str):
     ap.add_argument(
         "--level", type=float, default=0.95, help="confidence level of intervals (default: 0.95)"
     )
+    ap.add_argument(
+        "--crit-margin",
+        type=float,
+        default=across.EPS,
+        help="B_crit(D) counts the steps to reach (1 + this) x the best loss at D "
+        "(default: %(default)s)",
+    )
     args = ap.parse_args(argv)
+    if not args.crit_margin > 0:
+        ap.error(f"--crit-margin must be > 0 (got {args.crit_margin})")
     if not 0 < args.level < 1:
         ap.error(f"--level must be between 0 and 1 (got {args.level})")
     if args.boot < 0:
@@ -217,6 +230,7 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
                 n_boot=args.boot,
                 level=args.level,
                 by=args.metric,
+                margin=args.crit_margin,
             )
             body(args, a)
         except AnalysisError as e:

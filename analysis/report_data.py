@@ -71,10 +71,10 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
     steps = o["budget_kind"].iloc[0] == "steps"
     out += [
         "The learning rate is constant, so each lane's loss after D samples is the run with "
-        f"budget D: eta*(B | D) at {o['samples'].nunique()} data budgets from one sweep, with "
-        f"the estimator and bootstrap of eta*(B). B_opt(D) is the batch size with the lowest "
+        f"budget D: eta*(B | D) at {o[across.d_axis(o)].nunique()} data budgets from one sweep, "
+        "with the estimator and bootstrap of eta*(B). B_opt(D) is the batch size with the lowest "
         f"loss at its best lr for budget D (refined in log B); B_crit(D) needs, of each batch "
-        f"size, the steps to reach {1 + across.EPS:g} x the best loss at D, fitted by the S-E "
+        f"size, the steps to reach {1 + _margin(t):g} x the best loss at D, fitted by the S-E "
         "trade-off (McCandlish et al. 2018) and read where the steps exceed perfect linear "
         f"scaling by 20% (Zhang et al. 2024). Intervals: {level:.0%}, bootstrap over seeds.",
         "",
@@ -98,9 +98,11 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
             "",
         ]
     if len(t):
-        top = float(o["batch_size"].max())
+        sizes = np.sort(o["batch_size"].unique()).astype(float)
         rows = []
         for x in t.itertuples():
+            # the largest batch size that reaches D: a bound beyond it is "> that"
+            top = sizes[sizes <= x.samples].max(initial=sizes[0]) if not steps else sizes[-1]
             row = [
                 f"{x.samples:,}",
                 x.batches,
@@ -114,7 +116,8 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
             if "B_opt_theory" in t:
                 row += [_b(x.B_opt_theory, top), _b(getattr(x, "B_crit_se_theory", np.nan), top)]
             rows.append(row)
-        head = ["D (samples)", "batch sizes", "B_opt", "B_crit (S-E)", "B_crit (20% rule)"]
+        d = "D (steps)" if steps else "D (samples)"
+        head = [d, "batch sizes", "B_opt", "B_crit (S-E)", "B_crit (20% rule)"]
         head += ["B_opt theory", "B_crit (S-E) theory"] if "B_opt_theory" in t else []
         out += [_table(head, rows), ""]
     s = figures.slug(label)
@@ -147,6 +150,10 @@ def _ratios(o: pd.DataFrame) -> list[str]:
         f"{inside:.0%} of them.",
         "",
     ]
+
+
+def _margin(t: pd.DataFrame) -> float:
+    return float(t["margin"].iloc[0]) if "margin" in t and len(t) else across.EPS
 
 
 def _aic(L: pd.DataFrame, law: str) -> float | None:

@@ -82,7 +82,7 @@ def budget_laws(fits: pd.DataFrame) -> pd.DataFrame:
 PER_DECADE = 16  # lrs per decade of the exact theory's curves
 
 
-def theory(res: pd.DataFrame, curves: pd.DataFrame):
+def theory(res: pd.DataFrame, curves: pd.DataFrame, margin: float = across.EPS):
     """The exact theory across D of one sweep it covers, read off its expected-loss curves at
     the sweep's own points with the estimators of the measurements: (eta*(B, D), B_opt and
     B_crit per D), or None for a sweep the theory does not cover."""
@@ -103,11 +103,11 @@ def theory(res: pd.DataFrame, curves: pd.DataFrame):
     )
     _, xv, _ = optimum.argmin_refined(np.log10(L.columns.to_numpy(float)), L.to_numpy(float))
     eta = pd.DataFrame({"eta_theory": 10**xv}, index=L.index).reset_index()
-    per_d = across.replicates(tc, n_boot=0)
+    per_d = across.replicates(tc, n_boot=0, margin=margin)
     return eta, per_d.drop(columns=["r", "target", "batches"], errors="ignore")
 
 
-def analyse(res, curves, fits, n_boot: int = 1000, level: float = 0.95, seed: int = 0, by="loss"):
+def analyse(res, curves, fits, n_boot=1000, level=0.95, seed=0, by="loss", margin=across.EPS):
     """Across for the sweeps of res that have curves (None without curves)."""
     if curves is None or curves.empty:
         return None
@@ -116,10 +116,11 @@ def analyse(res, curves, fits, n_boot: int = 1000, level: float = 0.95, seed: in
     if opt_d.empty:
         return None
     opt_d = opt_d.rename(columns={"loss": "best_loss"})
-    table, reps = across.across_data(res, curves, min(n_boot, 200), level)
+    # B_crit refits the trade-off per resample: a hundred resamples is plenty
+    table, reps = across.across_data(res, curves, min(n_boot, 100), level, margin, seed)
     etas, per_ds = [], []
     for sid, r in res.groupby("sweep_id", sort=True):
-        th = theory(r, curves[curves["sweep_id"] == sid])
+        th = theory(r, curves[curves["sweep_id"] == sid], margin)
         if th is not None:
             etas.append(th[0].assign(sweep_id=sid))
             per_ds.append(th[1].assign(sweep_id=sid))

@@ -147,7 +147,7 @@ def tidy_sweep_root(hc, refused: bool = False) -> None:
 
 def discard(out_dir: Path) -> None:
     """Remove what Hydra wrote for a job refused at start-up, and only that."""
-    if out_dir.is_dir() and all(p.name == ".hydra" for p in out_dir.iterdir()):
+    if out_dir.is_dir() and all(p.name == ".hydra" for p in out_dir.iterdir()):  # Hydra's only
         shutil.rmtree(out_dir)
         # and the folders made for it (outputs/<model>-<optimizer>/), if nothing else is there
         for parent in out_dir.absolute().parents:

@@ -125,7 +125,9 @@ def refusal(cfg: Config, out_dir: Path) -> str | None:
         return None
     mine = settings(cfg)
     theirs = {k: v for k, v in rec["settings"].items() if k in mine} or rec["settings"]
-    diff = differences(mine, theirs) or f"sweep id {sweep_id(cfg)} here, {rec['sweep_id']} there"
+    diff = (differences(mine, theirs) if rec["settings"] else "") or (
+        f"sweep id {sweep_id(cfg)} here, {rec['sweep_id']} there"
+    )
     return (
         f"{out_dir} holds results of another sweep ({diff}): nothing was changed; "
         "choose another directory"
@@ -139,13 +141,15 @@ def _lock(out_dir: Path):
         return fd
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         who = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise BusyError(
             f"{out_dir} is in use by another process ({who}): nothing was changed; "
             "wait for it to finish, or choose another directory"
         ) from None
+    except OSError:  # a file system without locks: the identity record alone guards the sweep
+        pass
     return fd
 
 
@@ -155,15 +159,18 @@ def _record(cfg: Config, out_dir: Path) -> None:
     if why:
         raise ResumeError(why)
     rec = {"sweep_id": sweep_id(cfg), "settings": settings(cfg)}
+    # written whole beside it, then linked into place: a reader never sees half a record, and
+    # link fails if another sweep made its record first
+    tmp = out_dir / f".{IDENTITY}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(rec, default=str))
     try:
-        fd = os.open(out_dir / IDENTITY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(tmp, out_dir / IDENTITY)
     except FileExistsError:
         why = refusal(cfg, out_dir)  # another sweep created it first (no lock on this system)
         if why:
             raise ResumeError(why) from None
-        return
-    with os.fdopen(fd, "w") as f:
-        json.dump(rec, f, default=str)
+    finally:
+        tmp.unlink()
 
 
 @contextmanager
@@ -177,6 +184,7 @@ def claim(cfg: Config, out_dir: Path):
     if why:
         raise ResumeError(why)
     out_dir.mkdir(parents=True, exist_ok=True)
+    fresh = not (out_dir / IDENTITY).exists()
     fd = _lock(out_dir)
     try:
         _record(cfg, out_dir)
@@ -185,6 +193,11 @@ def claim(cfg: Config, out_dir: Path):
         for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write
             tmp.unlink()
         yield
+    except BaseException:
+        if fresh and not (out_dir / results.RESULTS).exists():  # nothing of ours to keep
+            for name in (IDENTITY, LOCK):
+                (out_dir / name).unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)  # releases the lock
 
@@ -213,14 +226,18 @@ def previous(cfg: Config, out_dir: Path):
     path, curves_path = out_dir / results.RESULTS, out_dir / results.CURVES
     if not path.exists():
         return {}, {}, []
-    try:
-        old = pd.read_parquet(path)
-        old_curves = pd.read_parquet(curves_path) if curves_path.exists() else None
-        meta = results.read_meta(path)
-    except (OSError, ValueError, KeyError) as e:
-        raise _unreadable(path, e) from None
-    if old_curves is None or not len(old_curves):
-        return {}, {}, []
+    if not curves_path.exists():
+        raise ResumeError(
+            f"{path} has no {results.CURVES} beside it: nothing was changed; restore it, or "
+            "move the results away or choose another directory"
+        )
+    tables = {}
+    for p in (path, curves_path):
+        try:
+            tables[p] = pd.read_parquet(p)
+        except (OSError, ValueError, KeyError) as e:
+            raise _unreadable(p, e) from None
+    old, old_curves, meta = tables[path], tables[curves_path], results.read_meta(path)
     rows, curves = {}, {}
     n_lrs = cfg.sweep.lr.num
     for b, g in old.groupby("batch_size", sort=False):

@@ -88,6 +88,14 @@ def test_b_crit_of_curves_with_a_known_trade_off():
     np.testing.assert_allclose(mid, 1.2 + 0.2 * Bc, rtol=0.05)
 
 
+def test_a_target_met_before_any_step_says_nothing_about_b_crit():
+    rows = [(B, 0.1, s, t, float(t * B), 1.0 / (1 + t)) for B in (1, 2, 4, 8) for s in (0, 1)
+            for t in (0, 1, 2, 4, 8, 16)]  # fmt: skip
+    rows = [(B, lr, s, t, g, 1e-9 if t == 0 else v) for B, lr, s, t, g, v in rows]
+    rep = across.replicates(_curves(rows), n_boot=0)
+    assert len(rep) and rep["B_crit_zhang"].isna().all() and rep["B_crit_se"].isna().all()
+
+
 def test_b_opt_of_curves_with_a_known_optimum_and_its_exponent():
     """log10 L(B, D) = log10 L0 + 0.3 (log10 B - log10 B_opt(D))^2 with B_opt = 2^0.1 D^0.5
     (never within a tenth of a factor 2 of a midpoint between batch sizes)."""
@@ -110,6 +118,10 @@ def test_b_opt_of_curves_with_a_known_optimum_and_its_exponent():
     # the parabola through three batch sizes a factor 2 apart recovers the vertex exactly
     D = interior["grid"].to_numpy(float)
     np.testing.assert_allclose(interior["B_opt"], 2**0.1 * D**0.5, rtol=1e-6)
+    # a seed kept at one batch size only (an earlier sweep's) is left out, not counted diverged
+    extra = curves[curves["batch_size"] == 64].assign(seed=7, eval_loss=np.inf)
+    uneven = across.replicates(pd.concat([curves, extra]), n_boot=0)
+    pd.testing.assert_series_equal(uneven["B_opt"], rep["B_opt"])
     law = pd.DataFrame(across_laws.exponent_boot("s", "B_opt ~ D^gamma", rep, "B_opt"))
     gamma = law.set_index("parameter")["value"]
     assert gamma["exponent"] == pytest.approx(0.5, abs=1e-6)
@@ -162,6 +174,25 @@ def test_the_three_tables_and_the_report_across_data(tmp_path):
     acr = pd.read_parquet(tmp_path / "_analysis" / tables.ACROSS)
     for col in ("B_opt", "B_opt_lo", "B_opt_hi", "B_crit_se", "B_crit_zhang", "B_opt_theory"):
         assert col in acr.columns
+    # the B_crit target's margin is an analysis option (--crit-margin), recorded in the table
+    wider = analyse([tmp_path], n_boot=50, margin=0.2).data.table
+    assert (acr["margin"] == 0.05).all() and (wider["margin"] == 0.2).all()
+    np.testing.assert_allclose(wider["target"], acr["target"] / 1.05 * 1.2)
+    assert (wider["B_crit_se_theory"] != acr["B_crit_se_theory"]).any()  # the theory's too
     for df in (opt, laws_t, acr):  # no table holds NaN (null where a quantity is missing)
         num = df.select_dtypes("number")
         assert not np.isnan(num.to_numpy(float, na_value=0.0)).any()
+
+
+def test_a_step_budget_puts_the_data_axis_in_steps(tmp_path):
+    from analysis.plot import analyse
+
+    cfg = make_config(*SMALL, "sweep.batch_sizes=[1,2,4,8]", "sweep.seeds=3",
+                      "sweep.budget.samples=null", "sweep.budget.steps=64")  # fmt: skip
+    run_sweep(cfg, tmp_path)
+    d = analyse([tmp_path], n_boot=50).data
+    steps = set(engine.curve_points(cfg, 1)[0][1:])
+    assert set(d.table["samples"]) <= steps  # every batch size shares the steps axis
+    assert set(d.optima["samples"]) == {int(round(g)) * b for g, b in zip(
+        d.optima["grid"], d.optima["batch_size"], strict=True)}  # D = steps x B  # fmt: skip
+    assert "saturating" in set(d.laws["law"])

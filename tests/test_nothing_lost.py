@@ -236,6 +236,7 @@ def test_the_compiled_program_is_checked_against_the_device(tmp_path, monkeypatc
     with pytest.raises(Exception, match="as compiled"):
         run_sweep(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / RESULTS).exists()
+    assert not (tmp_path / "run" / rundir.IDENTITY).exists()  # the directory is nobody's
 
 
 def test_a_batch_size_no_device_holds_is_one_line_from_the_command_line(tmp_path):
@@ -251,6 +252,15 @@ def test_a_batch_size_no_device_holds_is_one_line_from_the_command_line(tmp_path
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "sweep.batch_sizes: batch size 16777216 needs" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_results_without_their_curves_are_refused_not_retrained(tmp_path):
+    run_sweep(make_config(*SMALL, "sweep.batch_sizes=[4]"), tmp_path)
+    (tmp_path / CURVES).unlink()
+    before = _files(tmp_path)
+    with pytest.raises(rundir.ResumeError, match="has no _curves.parquet beside it"):
+        run_sweep(make_config(*SMALL, "sweep.batch_sizes=[4]"), tmp_path)
+    assert _files(tmp_path) == before
 
 
 # 7. Values that used to end in a traceback or a silent wrong answer.
