@@ -19,8 +19,8 @@ from sweeps.results import RESULTS
 @functools.cache  # one answer per process: Hydra resolves the directory more than once
 def latest_dir(base: str, fresh: str, resume: bool) -> str:
     """When resuming, the run below base whose results were written last; else a new directory
-    base/fresh, made here so that two sweeps started in the same second never share one (the
-    second gets base/fresh-2)."""
+    base/fresh, made here so that two processes started in the same second never share one
+    (the second gets base/fresh-2). Within one process the answer is cached."""
     if resume:
         runs = [*Path(base).glob(f"*/{RESULTS}"), *Path(base).glob(f"*/*/{RESULTS}")]
         if runs:

@@ -280,6 +280,7 @@ def test_plot_dirs_raises_one_output_error_the_sweep_can_catch(run, monkeypatch)
     _no_figures(run / "_analysis")
 
 
+@pytest.mark.slow  # the fast set fills the disk while drawing
 def test_report_disk_full_leaves_the_old_report_whole(run, monkeypatch):
     out = run / "_analysis" / "report.md"
     report.write_report([run], n_boot=10, formats=("png",))

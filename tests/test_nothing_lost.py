@@ -87,6 +87,7 @@ def test_two_sweeps_started_together_into_one_directory_one_is_refused(tmp_path)
     assert df["sweep_id"].nunique() == 1 and len(df) == lr_num * 2 * 3
 
 
+@pytest.mark.slow  # the fast set calls the resolver in-process
 def test_default_directories_of_sweeps_started_in_one_second_differ(tmp_path):
     # The default directory with a fixed time stamp, so that both sweeps collide on it.
     fixed = "hydra.run.dir=${lrscale_dir:outputs/same,2030-01-01_00-00-00,false}"
@@ -306,6 +307,7 @@ def test_chunked_float32_results_agree_within_the_stated_tolerance(tmp_path):
 
 
 # 14. resume=true picks the run written last, whatever its name.
+@pytest.mark.slow  # the fast set calls the resolver in-process
 def test_resume_true_picks_the_run_written_last(tmp_path):
     base = tmp_path / "outputs" / "linear-sgd"
     cfg = make_config(*SMALL, "sweep.batch_sizes=[2,4]")
@@ -399,6 +401,7 @@ def _run_printed(command: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # the fast set covers the start-up one
 def test_ctrl_c_while_drawing_says_the_results_are_complete(tmp_path):
     run = tmp_path / "my run"
     r = _ctrl_c_in("drawing", *SMALL, "plot=true", f"hydra.run.dir='{run}'", cwd=tmp_path)
@@ -409,6 +412,7 @@ def test_ctrl_c_while_drawing_says_the_results_are_complete(tmp_path):
 
 
 # 9. Figures that cannot be written: the results are safe, and the sweep says so.
+@pytest.mark.slow  # the fast set draws in-process
 def test_figures_that_cannot_be_written_leave_the_results_and_say_so(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -419,6 +423,7 @@ def test_figures_that_cannot_be_written_leave_the_results_and_say_so(tmp_path):
     assert len(pd.read_parquet(run / RESULTS)) == 36
 
 
+@pytest.mark.slow  # the fast set parses the command in-process
 def test_ctrl_c_between_multirun_jobs_prints_the_command_that_resumes_them_all(tmp_path):
     sweep_dir = tmp_path / "multi ré"
     args = [*SMALL, "sweep.batch_sizes=[4]", "task.noise_std=0.1,0.5"]
@@ -467,6 +472,37 @@ def test_a_printed_directory_override_parses_back_to_the_path(path):
     (word,) = shlex.split(dir_override("hydra.run.dir", path))  # as the shell hands it over
     (parsed,) = OverridesParser.create().parse_overrides([word])
     assert parsed.value() == path
+
+
+def test_the_directory_resolver_makes_new_directories_and_resumes_the_last_written(tmp_path):
+    from sweeps.hooks import latest_dir
+
+    base = str(tmp_path / "runs")
+    first, second = (
+        latest_dir.__wrapped__(base, "t", False),
+        latest_dir.__wrapped__(base, "t", False),
+    )
+    assert (first, second) == (f"{base}/t", f"{base}/t-2")  # made, so never shared
+    for name, age in (("zzz_mine", 3600), ("t", 0)):
+        (Path(base) / name).mkdir(exist_ok=True)
+        pd.DataFrame({"x": [1]}).to_parquet(Path(base) / name / RESULTS)
+        os.utime(Path(base) / name / RESULTS, (time.time() - age, time.time() - age))
+    assert latest_dir.__wrapped__(base, "new", True) == f"{base}/t"  # by time, not by name
+
+
+def test_figures_that_fail_after_a_sweep_say_the_results_are_safe(tmp_path, monkeypatch, capsys):
+    import analysis.plot
+    from analysis.output import OutputError
+    from sweeps.hooks import draw_figures
+
+    def full(paths):
+        raise OutputError(f"{tmp_path}/_analysis/figures/x.png: cannot write the figure (no space)")
+
+    monkeypatch.setattr(analysis.plot, "plot_dirs", full)
+    draw_figures(tmp_path)
+    err = capsys.readouterr().err
+    assert err.startswith("no figures: ") and f"the results are complete in {tmp_path}" in err
+    assert f"draw the figures later with: lrscale-plot {tmp_path}" in err
 
 
 # 16. The progress bar is weighted by the expected work and shows compiling as its own phase.

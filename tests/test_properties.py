@@ -57,7 +57,7 @@ KEYS = _keys(Config())
 EXAMPLES = {"configs": 0, "accepted": 0, "refused": 0, "files": 0}
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.sampled_from(sorted(VALUES)), st.none(), max_size=4).flatmap(
     lambda keys: st.fixed_dictionaries({k: VALUES[k] for k in keys})
 ))  # fmt: skip
