@@ -81,6 +81,7 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
     assert took < 30
 
 
+@pytest.mark.slow  # draws everything twice; the fast set draws through the command line
 def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
     files = plot.plot_dirs([run], formats=("png", "svg"))

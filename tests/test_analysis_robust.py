@@ -179,6 +179,7 @@ def test_plot_out_that_is_a_file(run, tmp_path, capsys):
     assert f.read_text() == "x"
 
 
+@pytest.mark.slow  # the fast set refuses a bad --out of analysis.plot
 def test_report_out_that_is_a_directory_or_below_a_file(run, tmp_path, capsys):
     d = tmp_path / "somedir"
     d.mkdir()

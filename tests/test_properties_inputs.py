@@ -35,7 +35,7 @@ def _config(key: str, value: float) -> Config:
     return make_config("sweep=smoke", f"task={task}", *extra, f"{key}={value!r}")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     key=st.sampled_from(FLOAT_KEYS),
     value=st.one_of(
@@ -79,7 +79,7 @@ def _damaged(kind: str, blob: bytes, tmp_path) -> str:
     return str(path)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     kind=st.sampled_from(["csv", "parquet", "npz", "nan feature", "no target"]),
     blob=st.binary(min_size=0, max_size=400),
