@@ -139,6 +139,7 @@ def test_resume_true_continues_the_newest_run(tmp_path, reference):
     for d in (old, new):
         d.mkdir(parents=True)
     pd.DataFrame(reference[0][reference[0]["batch_size"] == 1]).to_parquet(new / RESULTS)
+    pd.DataFrame(reference[1][reference[1]["batch_size"] == 1]).to_parquet(new / CURVES)
     r = cli(*ARGS, "resume=true", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(pd.read_parquet(new / RESULTS)["batch_size"].unique()) == [1, 2, 4, 16]
