@@ -202,11 +202,7 @@ def replicates(
     S = cb.X[0].shape[0]
     rng = np.random.default_rng(seed)
     W = np.vstack([np.ones(S), rng.multinomial(S, np.full(S, 1 / S), size=n_boot)])
-    BIG = critical.BIG
-    M = []  # per batch size: seed-weighted mean curves (R, L, P)
-    for X in cb.X:
-        m = np.einsum("rs,slp->rlp", W, np.where(np.isfinite(X), X, BIG)) / S
-        M.append(np.where(m >= BIG / (S + 1), np.inf, m))
+    M = [critical.weighted_means(X, W) for X in cb.X]  # per batch size: (R, L, P)
     rows = []
     for D in sorted(cb.samples):
         have = [k for k in range(len(cb.B)) if np.any(cb.grid[k] == D)]

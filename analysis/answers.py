@@ -130,21 +130,21 @@ def _versus(r, base, fits: pd.DataFrame, what: str) -> str:
     return f" Compared with {what}: " + "; ".join(out) + "."
 
 
+def _unanswered(what: str) -> str:
+    return (
+        f"No {what} sweep of the regression task is among the results, so this question "
+        "cannot be answered."
+    )
+
+
 def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     """The three homework answers, each derived from the fitted numbers."""
     ans = {}
     lin = rows_of(summary, "linear", "sgd")
-    ans["a"] = (
-        " ".join(_one(r, fits) for _, r in lin.iterrows())
-        or "No linear+SGD sweep of the regression task is among the results, so this question "
-        "cannot be answered."
-    )
+    ans["a"] = " ".join(_one(r, fits) for _, r in lin.iterrows()) or _unanswered("linear+SGD")
     mlp = rows_of(summary, "mlp", "sgd")
     if not len(mlp):
-        ans["b"] = (
-            "No MLP+SGD sweep of the regression task is among the results, so this question "
-            "cannot be answered."
-        )
+        ans["b"] = _unanswered("MLP+SGD")
     else:
         parts = []
         for _, r in mlp.iterrows():
@@ -158,10 +158,7 @@ def answers(summary: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
         ans["b"] = " ".join(parts)
     adam = rows_of(summary, None, "adam")
     if not len(adam):
-        ans["c"] = (
-            "No Adam sweep of the regression task is among the results, so this question cannot "
-            "be answered."
-        )
+        ans["c"] = _unanswered("Adam")
     else:
         parts = []
         for _, r in adam.iterrows():

@@ -85,6 +85,15 @@ def crossings(step_P: np.ndarray, L_xP: np.ndarray, target: float) -> np.ndarray
 BIG = 1e300  # a diverged (inf) point, finite so that a zero bootstrap weight removes it
 
 
+def weighted_means(X_SxLxP: np.ndarray, W_RxS: np.ndarray) -> np.ndarray:
+    """Seed means of the curves (R, L, P) for each row of seed weights W (a bootstrap resample
+    counts each seed as often as it was drawn); a diverged (inf) point that any drawn seed has
+    stays inf."""
+    n = X_SxLxP.shape[0]
+    M = np.einsum("rs,slp->rlp", W_RxS, np.where(np.isfinite(X_SxLxP), X_SxLxP, BIG)) / n
+    return np.where(M >= BIG / (n + 1), np.inf, M)
+
+
 def boot_steps(curves: pd.DataFrame, target: float, n_boot: int, rng) -> tuple:
     """(B_K, S_RxK): steps to target per batch size for n_boot resamples of the seeds.
 
@@ -99,10 +108,7 @@ def boot_steps(curves: pd.DataFrame, target: float, n_boot: int, rng) -> tuple:
         u = g.set_index(["seed", "lr", "step"])["eval_loss"]
         u = u[~u.index.duplicated()].unstack("step")
         u = u.reindex(pd.MultiIndex.from_product([seeds, lrs], names=["seed", "lr"]))
-        X_SxLxP = u.to_numpy(np.float64).reshape(n, lrs.size, -1)
-        X_SxLxP = np.where(np.isfinite(X_SxLxP), X_SxLxP, BIG)
-        M_RxLxP = np.einsum("rs,slp->rlp", W_RxS, X_SxLxP) / n
-        M_RxLxP = np.where(M_RxLxP >= BIG / (n + 1), np.inf, M_RxLxP)
+        M_RxLxP = weighted_means(u.to_numpy(np.float64).reshape(n, lrs.size, -1), W_RxS)
         st_RxL = crossings(u.columns.to_numpy(np.float64), M_RxLxP, target)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample reaching nothing

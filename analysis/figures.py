@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from analysis import critical, laws, metric, output  # noqa: E402
+from analysis import laws, metric, output  # noqa: E402
 
 Overlay = Callable[[plt.Axes, dict], None]
 KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison", "steps_vs_batch", "tradeoff")
@@ -83,7 +83,7 @@ def colors(batch_sizes) -> dict:
     return {b: cmap(0.9 * float(norm(b))) for b in bs}  # stop short of the palest yellow
 
 
-def _batch_axis(ax, batch_sizes) -> None:
+def batch_axis(ax, batch_sizes) -> None:
     """Log x axis ticked at the batch sizes themselves, at most about 12 of them."""
     bs = np.unique(np.asarray(batch_sizes, float))
     ax.set_xscale("log")
@@ -270,7 +270,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
         xlabel="batch size B (samples per step)",
         ylabel="optimal learning rate η*",
     )
-    _batch_axis(ax, opt["batch_size"])
+    batch_axis(ax, opt["batch_size"])
     ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({subtitle(opt)})")
     overlay("eta_vs_batch", ax, ctx, overlays)  # before the legend, so labelled lines join it
     ax.legend(
@@ -330,7 +330,7 @@ def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
         xlabel="batch size B (samples per step)",
         ylabel="η*(B) / η*(smallest B)",
     )
-    _batch_axis(ax, Bs)
+    batch_axis(ax, Bs)
     by = " (η* maximises accuracy)" if metric.of(opt).name == "accuracy" else ""
     ax.set_title(f"Optimal learning rate vs batch size, relative to the smallest batch size{by}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
@@ -379,88 +379,6 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
         f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({subtitle(opt)})"
     )
     overlay("heatmap", ax, ctx, overlays)
-    return ax
-
-
-def _critical_title(label: str, crit, what: str, ctx: dict | None) -> str:
-    named = ctx and "opt" in ctx
-    target = metric.loss_value(ctx["opt"], crit.target) if named else f"loss {crit.target:.3g}"
-    return f"{label}: {what}\n(to eval {target}, at the best lr of each batch size)"
-
-
-def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
-    """Steps to the target loss vs B (log-log) with the fitted S(B) and perfect scaling."""
-    ax = new_axes(ax, (7.5, 5))
-    t, f = crit.table, crit.fit
-    B, S = t["batch_size"].to_numpy(float), t["steps"].to_numpy(float)
-    g = np.geomspace(B.min() / 1.3, B.max() * 1.3, 200)
-    ax.plot(g, S[0] * B[0] / g, color="0.5", ls=":", lw=1.4, label="perfect scaling S ∝ 1/B")
-    ax.axhline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
-    lo, hi = f.B_crit_ci
-    ax.axvspan(lo, hi, color="tab:orange", alpha=0.12, lw=0)
-    ax.axvline(
-        f.B_crit,
-        color="tab:orange",
-        lw=1.4,
-        label=f"B_crit = E_min/S_min = {f.B_crit:.3g} (band: 95% interval)",
-    )
-    ax.plot(
-        g,
-        f.S_min + f.E_min / g,
-        color="tab:blue",
-        lw=2,
-        label="fit S = S_min (1 + B_crit/B)",
-    )
-    ax.plot(B, S, "o", color="k", ms=5, zorder=4, label="measured (seed-mean curves)")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="batch size B (samples per step)",
-        ylabel="steps to target S (optimizer steps)",
-    )
-    _batch_axis(ax, B)
-    ax.set_ylim(min(S.min(), f.S_min) / 2.5, S.max() * 1.6)  # the 1/B line would run off
-    # Shallue et al. 2019's three regimes, where the range shows them
-    tr = ax.get_xaxis_transform()
-    for x, text in (
-        (f.B_crit / 8, "perfect\nscaling"),
-        (f.B_crit, "diminishing\nreturns"),
-        (f.B_crit * 8, "maximal data\nparallelism"),
-    ):
-        if B.min() <= x <= B.max():
-            ax.text(x, 0.03, text, transform=tr, ha="center", va="bottom", fontsize="small")
-    ax.set_title(_critical_title(label, crit, "steps to target vs batch size", ctx))
-    overlay("steps_vs_batch", ax, ctx, overlays)
-    ax.legend(loc="upper right", fontsize="small", frameon=False)
-    return ax
-
-
-def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
-    """Samples vs steps to the target loss: the measured points and the fitted hyperbola."""
-    ax = new_axes(ax, (7.5, 5))
-    t, f = crit.table, crit.fit
-    B = t["batch_size"].to_numpy(float)
-    g = np.geomspace(B.min() / 2, B.max() * 2, 300)
-    S, E = critical.tradeoff_curve(f.S_min, f.E_min, g)
-    ax.plot(S, E, color="tab:blue", lw=2, label="fit (S/S_min − 1)(E/E_min − 1) = 1")
-    ax.axvline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
-    ax.axhline(f.E_min, color="tab:purple", ls="--", lw=1.2, label=f"E_min = {f.E_min:.3g} samples")
-    col = colors(B)
-    for b, s_, e in zip(B, t["steps"], t["samples"], strict=True):
-        ax.scatter(s_, e, color=col[int(b)], edgecolors="k", linewidths=0.5, s=40, zorder=4)
-        ax.annotate(
-            f"{int(b)}", (s_, e), xytext=(4, 3), textcoords="offset points", fontsize="x-small"
-        )
-    ax.scatter([], [], color="0.6", edgecolors="k", s=40, label="measured, labelled by B")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="steps to target S (optimizer steps)",
-        ylabel="samples to target E = B·S",
-    )
-    ax.set_title(_critical_title(label, crit, "samples vs steps trade-off", ctx))
-    overlay("tradeoff", ax, ctx, overlays)
-    ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
 
@@ -524,6 +442,8 @@ def draw(
         f = fitted[fitted["sweep_id"] == sid] if len(fitted) else fitted
         ctx = dict(res=res[res["sweep_id"] == sid], curve=c, opt=o, fits=f, label=lab)
         ctx["data"] = data.of(sid) if data is not None else None
+        cb = (crit or {}).get(sid)
+        ctx["crit"] = None if cb is None or isinstance(cb, str) else cb
         s = slug(lab)
         files[f"{s}_loss_vs_lr"] = save(
             loss_vs_lr(c, o, overlays=extra.get("loss_vs_lr", ()), ctx=ctx),
@@ -542,12 +462,6 @@ def draw(
             ax = fn(ctx, extra.get(name, ()))
             if ax is not None:
                 files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
-        cb = (crit or {}).get(sid)
-        if cb is not None and not isinstance(cb, str):
-            for name, fn in (("steps_vs_batch", steps_vs_batch), ("tradeoff", tradeoff)):
-                files[f"{s}_{name}"] = save(
-                    fn(cb, lab, overlays=extra.get(name, ()), ctx=ctx), out / f"{s}_{name}", formats
-                )
     if opt["usable"].any():
         ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
         files["comparison"] = save(

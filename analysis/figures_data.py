@@ -89,7 +89,7 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
         hi = t[f"{col}_hi"].to_numpy(float, na_value=np.nan)
         # an unbounded end (+inf: beyond the batch sizes) is drawn to the point
         lo, hi = np.where(np.isfinite(lo), lo, y), np.where(np.isfinite(hi), hi, y)
-        yerr = np.abs(np.vstack([y - lo, hi - y])[:, ok])
+        yerr = np.abs(np.vstack([y[ok] - lo[ok], hi[ok] - y[ok]]))
         ax.errorbar(D[ok], y[ok], yerr=yerr, fmt="o", ms=4, color=c, capsize=2, label=name)
         p = fits[(fits["law"] == law)].set_index("parameter")["value"]
         if {"prefactor", "exponent"} <= set(p.index) and ok.any():

@@ -23,6 +23,7 @@ from analysis import (
     critical,
     figures,
     figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
+    figures_critical,  # noqa: F401  (importing it registers the critical-batch figures)
     figures_data,  # noqa: F401  (importing it registers the figures across the data budget)
     laws,
     metric,

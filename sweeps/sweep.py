@@ -185,9 +185,10 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
             file=sys.stderr,
         )
 
+    points = {b: engine.curve_points(cfg, b) for b in todo}  # (steps, grid values)
+
     def prepare(b):
-        steps, _ = engine.curve_points(cfg, b)
-        return pool.submit(batch.prepare, cfg, prob, b, lrs, steps, todo[b])
+        return pool.submit(batch.prepare, cfg, prob, b, lrs, points[b][0], todo[b])
 
     # The next batch size compiles in a worker thread while this one trains (XLA compiles
     # without holding the GIL), so compile time hides behind training.
@@ -209,8 +210,7 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
                 out, run_s = batch.run_prepared(p, sig)
                 new = lane_rows(cfg, prob.task, b, lrs, seeds, out)
                 rows[b] = _merge(rows.get(b), new)
-                points = engine.curve_points(cfg, b)
-                curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points, out))
+                curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points[b], out))
                 meta["timings"].append({"batch_size": b, "compile_s": p.compile_s, "run_s": run_s})
                 # Rewritten after every batch size: an interrupted sweep keeps what it finished.
                 results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import compare, critical, figures, report
+from analysis import compare, critical, figures, figures_critical, report
 from analysis.load import load_curves
 from analysis.noise_scale import NOISE_SCALE
 from analysis.plot import analyse
@@ -131,7 +131,7 @@ def test_plot_draws_the_critical_figures_and_caches_the_theory(tiny, monkeypatch
     _, out, a = tiny
     files = {f.name for f in plot.plot_dirs([out], out=out / "figs", formats=("png",))}
     assert {"linear-sgd_steps_vs_batch.png", "linear-sgd_tradeoff.png"} <= files
-    ax = figures.steps_vs_batch(a.crit[a.opt["sweep_id"].iloc[0]], "x")
+    ax = figures_critical.steps_vs_batch(a.crit[a.opt["sweep_id"].iloc[0]], "x")
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert "perfect scaling S ∝ 1/B" in labels and ax.get_xscale() == "log"
     # a fresh process reads the theory beside the results instead of recomputing it
