@@ -39,8 +39,14 @@ OPTIONAL = {
 # grid: written since curve points share one grid of sample counts; absent before (NaN here, and
 # the across-data analysis falls back to step x batch size).
 CURVE_OPTIONAL = {"eval_accuracy": ("Float64", pd.NA), "grid": ("float64", np.nan)}
-LOSSES = {"mse": "MSE", "cross_entropy": "cross-entropy, nats"}  # name -> how labels say it
-TASK_KINDS = ("regression", "classification")
+# name -> how labels say it
+LOSSES = {
+    "mse": "MSE",
+    "cross_entropy": "cross-entropy, nats",
+    "bits_per_byte": "cross-entropy, bits per byte",
+}
+TASK_KINDS = ("regression", "classification", "language")
+NATS_PER_BIT = np.log(2.0)
 ACCURACY = ("final_eval_accuracy", "eval_accuracy")
 # Optional even once sweeps.results declares them, so that old tables stay readable.
 REQUIRED = {k: v for k, v in {**SETTING_COLUMNS, **RESULT_COLUMNS}.items() if k not in OPTIONAL}
@@ -193,11 +199,11 @@ def _read_all(paths, name: str, required: dict[str, str], optional: dict, skip_b
 
 
 def _task(per: pd.DataFrame) -> pd.Series:
-    """The task as labels name it: a file task by its file's name."""
+    """The task as labels name it: a file or text task by its file's name."""
     task = per["task"].astype(str)
     if "task_path" in per.columns:
         name = per["task_path"].map(lambda p: Path(p).name if isinstance(p, str) else None)
-        task = task.where(task.ne("file") | name.isna(), name)
+        task = task.where(~task.isin(["file", "text"]) | name.isna(), name)
     return task
 
 
@@ -222,6 +228,15 @@ def labels(df: pd.DataFrame) -> pd.Series:
     if out.duplicated().any():  # same settings shown, different ids: fall back to the hash
         out = out + " [" + out.index.str[:8] + "]"
     return df["sweep_id"].map(out)
+
+
+def in_bits(df: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """Losses of a byte-level language task in bits per byte: the lanes train on cross-entropy
+    in nats, the analysis shows bits (nats / ln 2; one token is one byte); eta* is the same."""
+    if rows.any():
+        df[columns] = df[columns].astype(float)
+        df.loc[rows, columns] = df.loc[rows, columns] / NATS_PER_BIT
+    return df
 
 
 def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd.DataFrame:
@@ -253,6 +268,9 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
     # ... and an accuracy of 0 where it has one (the contract's value for a diverged lane)
     acc = df["final_eval_accuracy"]
     df["final_eval_accuracy"] = acc.mask(np.isinf(df["final_eval_loss"]) & acc.notna(), 0.0)
+    lang = df["task_kind"].eq("language").to_numpy()
+    df = in_bits(df, lang, ["final_eval_loss", "final_train_loss"])
+    df.loc[lang, "loss"] = "bits_per_byte"
     df["label"] = labels(df)
     df = df.sort_values(["label", "batch_size", "lr", "seed"]).reset_index(drop=True)
     df.attrs["dropped_nan_rows"] = int(nan.sum())
@@ -263,6 +281,7 @@ def load_curves(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False
     """Every curves table below `paths` (loss at log-spaced steps per lane)."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     df, _ = _read_all(paths, CURVES, CURVE_REQUIRED, CURVE_OPTIONAL, skip_bad)
+    df = in_bits(df, df["task"].eq("text").to_numpy(), ["train_loss", "eval_loss"])
     return df.sort_values(["sweep_id", "batch_size", "lr", "seed", "step"]).reset_index(drop=True)
 
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from models.custom import custom
+from models.transformer import transformer
 from sweeps.config import ConfigError, ModelConfig
 
 
@@ -147,6 +148,13 @@ def cnn(cfg: ModelConfig, n_features: int, n_out: int) -> Model:
 def build(cfg: ModelConfig, task) -> Model:
     """The model of cfg for `task` (its number of features and outputs)."""
     F, K = task.n_features, task.n_out
+    if (cfg.name == "transformer") != (task.kind == "language"):
+        raise ConfigError(
+            f"model=transformer and task=text go together: a transformer reads byte sequences and "
+            f"predicts each next byte (got model={cfg.name} with task={task.name})"
+        )
+    if cfg.name == "transformer":
+        return Model(*transformer(cfg, F, K))
     if cfg.name == "linear":
         return linear(F, K, regression=task.kind == "regression")
     if cfg.name == "mlp":

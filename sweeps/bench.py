@@ -4,7 +4,9 @@
     python -m sweeps.bench --scan docs/perf_scaling.png    # cost vs lanes, B, steps, width
 
 For linear+SGD and mlp+Adam, every batch size 1..1024 trains 32 learning rates x 4 seeds for a
-fixed number of steps in one compiled program (as `sweeps.sweep` does). Per batch size: compile
+fixed number of steps in one compiled program (as `sweeps.sweep` does); a byte-level transformer
+with Adam (task=text) trains 8 x 2 lanes for an eighth of the steps at batch sizes up to 64
+sequences, with no per-run loop to compare. Per batch size: compile
 seconds from a cold and from a warm persistent cache, run seconds, lane-steps per second, achieved
 GFLOP/s from the analytic count of `step_flops` and `eval_flops`, utilisation of the float32
 matmul peak measured in the same process, and the speed-up over `loop_fns`, the same training
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,9 +49,34 @@ from tasks import regression
 from tasks.base import mse
 
 CONF = Path(__file__).resolve().parent / "conf"
+
+
+class Workload(NamedTuple):
+    overrides: list[str]  # after the benchmark's own (32 lrs x 4 seeds, a step budget)
+    loop: bool = True  # timed against `loop_fns`, the per-run loop on the regression task
+    max_batch: int | None = None  # larger batch sizes of the grid are replaced by this one
+    step_div: int = 1  # trains steps // step_div steps (at least 1)
+
+
 WORKLOADS = {
-    "linear-sgd": ["model=linear", "optimizer=sgd"],
-    "mlp-adam": ["model=mlp", "optimizer=adam"],
+    "linear-sgd": Workload(["model=linear", "optimizer=sgd"]),
+    "mlp-adam": Workload(["model=mlp", "optimizer=adam"]),
+    # a step costs ~1e4 of linear-sgd's: 8 lrs x 2 seeds, an eighth of the steps, B <= 64,
+    # two evaluations on 16 held-out windows
+    "transformer-adam": Workload(
+        [
+            "task=text",
+            "model=transformer",
+            "optimizer=adam",
+            "sweep.lr.num=8",
+            "sweep.seeds=2",
+            "sweep.curve_points=2",
+            "task.eval_windows=16",
+        ],
+        loop=False,
+        max_batch=64,
+        step_div=8,
+    ),  # fmt: skip
 }
 BATCH_SIZES = [2**k for k in range(11)]
 QUICK_BATCH_SIZES = [1, 256]
@@ -62,13 +90,14 @@ COLUMNS = [
 def config(workload: str, steps: int, *extra: str) -> Config:
     """The real config of a workload: 32 learning rates x 4 seeds, a fixed step budget."""
     register()
+    w = WORKLOADS[workload]
     over = [
-        *WORKLOADS[workload],
         "sweep.lr.num=32",
         "sweep.seeds=4",
         "sweep.budget.samples=null",
-        f"sweep.budget.steps={steps}",
+        f"sweep.budget.steps={max(1, steps // w.step_div)}",
         "progress=false",
+        *w.overrides,
         *extra,
     ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -311,8 +340,10 @@ def bench(workloads, batch_sizes, steps: int, loop_lanes: int, cap: int, over=()
     """The table of every workload and batch size in this process, whole-sweep rows included."""
     out = []
     for w in workloads:
-        cfg = config(w, steps, *over)
-        rows = pd.DataFrame([bench_batch(cfg, B, loop_lanes, cap) for B in batch_sizes])
+        cfg, work = config(w, steps, *over), WORKLOADS[w]
+        sizes = sorted({min(B, work.max_batch or B) for B in batch_sizes})
+        lanes = loop_lanes if work.loop else 0
+        rows = pd.DataFrame([bench_batch(cfg, B, lanes, cap) for B in sizes])
         if "base_run_s" not in rows:
             rows["base_compile_s"] = rows["base_run_s"] = np.nan
         rows = pd.concat([rows, pd.DataFrame([totals(rows)])], ignore_index=True)

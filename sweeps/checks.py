@@ -53,6 +53,9 @@ def _validate_task(t, max_batch: int) -> None:
         )
         _check(t.n_eval > 0, "task.n_eval", "> 0", t.n_eval)
         return
+    if t.name == "text":
+        _check(t.context > 0, "task.context", "> 0", t.context)
+        _check(t.eval_windows > 0, "task.eval_windows", "> 0", t.eval_windows)
     if t.name == "file":
         _one_of("task.kind", t.kind, TASK_KINDS)
         _check(bool(t.path), "task.path", "a file path", t.path)
@@ -97,6 +100,12 @@ def validate(cfg: Config) -> Config:
     _check(m.kernel > 0, "model.kernel", "> 0", m.kernel)
     if m.name == "custom":
         _check(bool(m.target), "model.target", "a dotted path (model=custom)", m.target)
+    if m.name == "transformer":
+        _check(m.heads > 0, "model.heads", "> 0", m.heads)
+        _check(
+            m.width % m.heads == 0, "model.heads", f"a divisor of model.width={m.width}", m.heads
+        )
+        _check(m.mlp_ratio > 0, "model.mlp_ratio", "> 0", m.mlp_ratio)
     _one_of("optimizer.name", o.name, OPTIMIZERS)
     _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
@@ -179,6 +188,7 @@ USES = {
         "linear": (),
         "mlp": ("width", "depth", "activation"),
         "cnn": ("channels", "depth", "kernel", "activation"),
+        "transformer": ("width", "depth", "heads", "mlp_ratio", "tie_embeddings", "activation"),
         "custom": ("target", "kwargs"),
     },
 }

@@ -15,8 +15,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps import corpus
+
 TASK_KINDS = ("regression", "classification")
-MODELS = ("linear", "mlp", "cnn", "custom")
+MODELS = ("linear", "mlp", "cnn", "transformer", "custom")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 OPTIMIZERS = (
     "sgd",
@@ -84,11 +86,23 @@ class FileTask:
     standardize: bool = True  # features (and regression targets) by the training split's stats
 
 
+@dataclass
+class TextTask:
+    """Byte-level next-token prediction on a text file (vocabulary 256: no tokenizer)."""
+
+    name: str = "text"
+    path: str | None = None  # None: the .py sources of this Python's standard library
+    context: int = 64  # bytes per sequence; an example is one window of context + 1 bytes
+    test_fraction: float = 0.1  # the held-out tail of the corpus
+    eval_windows: int = 128  # held-out windows every curve point evaluates (evenly spaced)
+
+
 TASK_SCHEMAS = {
     "regression": RegressionTask,
     "mnist1d": Mnist1dTask,
     "digits": DigitsTask,
     "file": FileTask,
+    "text": TextTask,
 }
 TASKS = tuple(TASK_SCHEMAS)
 
@@ -97,10 +111,13 @@ TASKS = tuple(TASK_SCHEMAS)
 class ModelConfig:
     name: str = MISSING
     width: int = 64  # mlp
-    depth: int = 2  # hidden layers (mlp), convolutions (cnn)
-    activation: str = "relu"  # mlp, cnn
+    depth: int = 2  # hidden layers (mlp), convolutions (cnn), blocks (transformer)
+    activation: str = "relu"  # mlp, cnn, transformer (its MLP blocks)
     channels: int = 8  # cnn
     kernel: int = 5  # cnn
+    heads: int = 4  # transformer: attention heads, dividing width
+    mlp_ratio: int = 4  # transformer: hidden units of an MLP block per unit of width
+    tie_embeddings: bool = True  # transformer: the output layer is the input embedding
     target: str | None = None  # custom: dotted path of a flax.linen.Module class
     kwargs: dict[str, Any] = field(default_factory=dict)  # custom: Class(n_out=..., **kwargs)
 
@@ -236,9 +253,16 @@ def settings(cfg: Config) -> dict:
                 continue
             # Lists and mappings as JSON text: a table column holds scalars.
             out[f"{group}_{k}"] = json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
-    for key in ("path", "test_path"):
-        if getattr(cfg.task, key, None):
-            out[f"task_{key}_sha256"] = file_digest(getattr(cfg.task, key))
+    if cfg.task.name == "text":  # the corpus's bytes, whether a file or the standard library
+        try:
+            c = corpus.load(cfg.task.path)
+            out.update(task_corpus=c.name, task_corpus_bytes=c.size, task_corpus_sha256=c.sha256)
+        except corpus.CorpusError:
+            out.update(task_corpus=cfg.task.path, task_corpus_bytes=None, task_corpus_sha256=None)
+    else:
+        for key in ("path", "test_path"):
+            if getattr(cfg.task, key, None):
+                out[f"task_{key}_sha256"] = file_digest(getattr(cfg.task, key))
     if cfg.task.name == "mnist1d":  # the data are the generator's: another version, other data
         out["task_generator"] = f"mnist1d {_version('mnist1d')}"
     s = cfg.sweep

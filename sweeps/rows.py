@@ -36,6 +36,9 @@ def lane_rows(
             ),
         }
     )
+    if "tokens_per_example" in task.columns:  # a language task: tokens per step and seen
+        df["tokens_per_step"] = batch_size * task.columns["tokens_per_example"]
+        df["tokens"] = df["samples"] * task.columns["tokens_per_example"]
     df.loc[~df["diverged"], "diverged_step"] = pd.NA
     # A finite-but-huge lane that never tripped the divergence rule can still overflow to inf;
     # NaN must never reach a table.

@@ -127,9 +127,12 @@ def setup_jax(cfg: Config) -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _work(prob: engine.Problem, steps: int, batch_size: int, lanes: int) -> float:
-    """Expected FLOPs of a part: every lane's forward-backward passes and parameter updates."""
-    return steps * lanes * (prob.model.train_flops * batch_size + 10 * prob.model.n_params)
+def _work(cfg: Config, prob: engine.Problem, batch_size: int, lanes: int) -> float:
+    """Expected FLOPs of a part: every lane's forward-backward passes and parameter updates, and
+    its evaluations on the held-out set at each curve point."""
+    m, steps = prob.model, cfg.sweep.budget.steps_for(batch_size)
+    evals = cfg.sweep.curve_points * (prob.task.columns["eval_size"] or 0) * m.flops
+    return lanes * (steps * (m.train_flops * batch_size + 10 * m.n_params) + evals)
 
 
 def run_sweep(cfg: Config, out_dir: str | Path, started=None) -> pd.DataFrame:
@@ -166,9 +169,7 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
     done = {b: set(r["seed"].tolist()) for b, r in rows.items()}
     todo = {b: s for b in batch_sizes if len(s := np.setdiff1d(want, list(done.get(b, ())))) > 0}
     extra = sorted({s for b in batch_sizes for s in done.get(b, ())} - set(want.tolist()))
-    work = {
-        b: _work(prob, cfg.sweep.budget.steps_for(b), b, len(lrs) * len(s)) for b, s in todo.items()
-    }
+    work = {b: _work(cfg, prob, b, len(lrs) * len(s)) for b, s in todo.items()}
     bar = tqdm(
         total=sum(work.values()),
         unit="FLOP",

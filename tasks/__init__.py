@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks import datasets, files, regression
+from tasks import datasets, files, regression, text
 from tasks.base import LOSSES, Keys, SeedData, Task, accuracy, seed_keys
 
 BUILDERS = {
@@ -10,6 +10,7 @@ BUILDERS = {
     "mnist1d": datasets.mnist1d,
     "digits": datasets.digits,
     "file": files.build,
+    "text": text.build,
 }
 
 

@@ -55,7 +55,7 @@ def test_quick_bench_runs_and_prints_every_column(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "sweeps.bench", "--quick", "--out", str(out), "--batch-sizes",
          "4", "--steps", "8", "--loop-steps", "8", "--override", "task.dim=8",
-         "--override", "model.width=16"],
+         "--override", "model.width=16", "--workloads", "linear-sgd,mlp-adam"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -64,6 +64,24 @@ def test_quick_bench_runs_and_prints_every_column(tmp_path):
     df = pd.read_parquet(out)
     assert set(bench.COLUMNS) <= set(df.columns)
     assert {"device_kind", "jax_version", "timestamp"} <= set(df.columns)
-    assert sorted(df["workload"].unique()) == sorted(bench.WORKLOADS)
-    assert df["batch_size"].isna().sum() == len(bench.WORKLOADS)  # one whole-sweep row each
+    assert sorted(df["workload"].unique()) == ["linear-sgd", "mlp-adam"]
+    assert df["batch_size"].isna().sum() == 2  # one whole-sweep row each
     assert not df[bench.COLUMNS].drop(columns="batch_size").isna().to_numpy().any()
+
+
+@pytest.mark.slow
+def test_the_transformer_workload_row():
+    """Its own lanes, steps and batch sizes; lane-steps/s and utilisation; no per-run loop."""
+    over = ("model.width=16", "model.heads=2", "task.context=16")
+    df = bench.bench(["transformer-adam"], [2, 256], 64, 2, 8, over)
+    rows, total = df.dropna(subset="batch_size"), df[df["batch_size"].isna()].iloc[0]
+    assert rows["batch_size"].tolist() == [2, 64] and (rows["lanes"] == 16).all()
+    assert (rows["steps"] == 8).all()  # an eighth of 64
+    assert ((rows["util"] > 0) & (rows["util"] < 1)).all()
+    cfg = bench.config("transformer-adam", 64, *over)
+    B, points = 64, engine.curve_steps(8, cfg.sweep.curve_points)
+    flop = 16 * (8 * bench.step_flops(cfg, B) + len(points) * bench.eval_flops(cfg))
+    r = rows.iloc[1]
+    assert r["gflops"] == pytest.approx(flop / r["run_s"] / 1e9)
+    assert r["lane_steps_per_s"] == pytest.approx(16 * 8 / r["run_s"])
+    assert np.isnan(total["speedup_run"]) and total["lane_steps_per_s"] > 0

@@ -272,7 +272,7 @@ def test_progress_is_weighted_by_work_and_shows_compiling(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "compiling B=1" in err and "training B=16" in err and "FLOP" in err
     prob, lanes = engine.build(cfg), 6 * 2
-    w1, w16 = (_work(prob, cfg.sweep.budget.steps_for(b), b, lanes) for b in (1, 16))
+    w1, w16 = (_work(cfg, prob, b, lanes) for b in (1, 16))
     # after the first batch size: its share of the work (counted in steps it would be 94%)
     after_first = {int(m) for m in re.findall(r"(\d+)%\|", err)} - {0, 100}
     assert after_first == {int(100 * w1 / (w1 + w16))} and max(after_first) < 90
