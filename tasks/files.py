@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +16,36 @@ from tasks.base import Task, finite, from_arrays, split
 EXTENSIONS = (".npz", ".csv", ".parquet")
 
 
-def _frame(path: Path, key: str) -> pd.DataFrame:
+@contextlib.contextmanager
+def _ctrl_c_seen():
+    """A list that gets an entry when Ctrl-C arrives: pandas' C reader turns the interrupt of
+    its read into a parse error, which must not be reported as a damaged file."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def on_sigint(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except Exception as e:  # pandas and pyarrow raise many kinds on a damaged file
-        why = " ".join(str(e).split())[:200]
-        raise ConfigError(f"{key}: {path} cannot be read as {path.suffix[1:]} ({why})") from None
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _frame(path: Path, key: str) -> pd.DataFrame:
+    with _ctrl_c_seen() as seen:
+        try:
+            return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        except Exception as e:  # pandas and pyarrow raise many kinds on a damaged file
+            if seen:
+                raise KeyboardInterrupt from None
+            why = " ".join(str(e).split())[:200]
+            kind = path.suffix[1:]
+            raise ConfigError(f"{key}: {path} cannot be read as {kind} ({why})") from None
 
 
 def _npz(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
