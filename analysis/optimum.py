@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import metric
+from analysis.interval import METHOD, bounds
 from analysis.load import LABEL_COLUMNS, labels, with_defaults
 
 GROUP = [*LABEL_COLUMNS, "batch_size"]
@@ -105,7 +106,13 @@ def boot_means(L: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarr
 
 
 def one(
-    lr: np.ndarray, L: np.ndarray, n_boot: int, level: float, rng, m=metric.METRICS["loss"]
+    lr: np.ndarray,
+    L: np.ndarray,
+    n_boot: int,
+    level: float,
+    rng,
+    m=metric.METRICS["loss"],
+    method: str = METHOD,
 ) -> dict:
     """eta* of one batch size from losses L (n_lr, n_seed); lr sorted ascending.
 
@@ -129,8 +136,9 @@ def one(
     )
     if L.shape[1] >= 2 and n_boot > 0:
         _, xb, _ = argmin_refined(x, boot_means(L, n_boot, rng), m.log)
-        q = np.nanpercentile(xb, [50 * (1 - level), 50 * (1 + level)])
-        out |= dict(eta_lo=10 ** q[0], eta_hi=10 ** q[1])
+        step = (x[-1] - x[0]) / max(len(x) - 1, 1)
+        lo, hi = bounds(xv, xb, L.shape[1], level, step, method)
+        out |= dict(eta_lo=10**lo, eta_hi=10**hi)
     out["finite_lrs"] = n_ok = int(np.isfinite(mean).sum())
     why = unidentified(lr, L, mean, m)
     if why:
@@ -212,10 +220,15 @@ def _at_grid(g: pd.DataFrame, row: dict, m) -> dict:
 
 
 def optima(
-    df: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0, by: str = "loss"
+    df: pd.DataFrame,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    by: str = "loss",
+    method: str = METHOD,
 ) -> pd.DataFrame:
     """eta* per sweep and batch size: refined optimum of the seed-mean metric `by` (loss or
-    accuracy), bootstrap interval over seeds."""
+    accuracy), bootstrap interval over seeds (see bounds)."""
     rng = np.random.default_rng(seed)
     m = metric.get(by)
     df = _labelled(df)
@@ -225,7 +238,7 @@ def optima(
         P = g.set_index(["lr", "seed"])["_y"]
         P = P[~P.index.duplicated()].unstack("seed").sort_index()
         row = dict(zip(GROUP, key, strict=True))
-        row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng, m)
+        row |= one(P.index.to_numpy(float), P.to_numpy(float), n_boot, level, rng, m, method)
         row |= _at_grid(g, row, m)
         at0 = _at_step0(g)
         row |= dict(seeds=P.shape[1], lanes=len(g), diverged=int(g["diverged"].sum()))

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import compare, critical, figures, laws, metric, output, report_data, tables
+from analysis import (
+    compare,
+    critical,
+    figures,
+    laws,
+    metric,
+    output,
+    report_data,
+    seeds,
+    tables,
+)
 from analysis.answers import (
     answers,
     fitted,
@@ -28,6 +38,7 @@ from analysis.answers import (
     rule_text,
     slope_text,
 )
+from analysis.interval import GRID_SD
 from analysis.output import OutputError
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
 from sweeps.checks import USES
@@ -71,8 +82,11 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         + ", ".join(f"`{p}`" for p in sources)
         + f". {metric.get(a.metric).method} through the three grid points around it (unless a "
         "neighbour sits on a divergence cliff or has diverged); intervals "
-        f"are {level_of(a):.0%} percentile bootstraps over seeds (eta*) and over residuals (law "
-        "parameters). Laws are fitted to log eta* weighted by the eta* intervals (each at least "
+        f"are {level_of(a):.0%}: for eta*, a bootstrap over seeds widened for the number of "
+        f"seeds (Student's t) and combined with {GRID_SD:g} lr grid steps of refinement error, "
+        "calibrated against the exact theory (python -m analysis.coverage); for law "
+        "parameters, a bootstrap over residuals. Laws are fitted to log eta* weighted by the "
+        "eta* intervals (each at least "
         f"{laws.GRID_FRACTION:g} of an lr grid step wide); minima on "
         "the edge of the lr grid are left out of the fits.",
         "",
@@ -118,7 +132,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         out += _zoo(s)
     for _, r in s.iterrows():
         out += _section(a, r, figs, base)
-    extra = notes(a) + a.problems
+    extra = notes(a) + a.problems + seeds.add_seeds(a.opt, a.fits)
     if extra:
         out += ["## Notes", ""] + [f"- {n}" for n in extra] + [""]
     return "\n".join(out)

@@ -28,16 +28,18 @@ BS = (1, 4, 16, 64, 256, 1024)
 SMALL = dict(batch_sizes=BS, lrs=(1e-4, 10.0, 21), seeds=2)
 
 
-def _multirun(root: Path, sweeps: dict) -> Path:
+def _multirun(root: Path, sweeps: dict, **grid) -> Path:
     """One job dir per (model, optimizer) -> eta(B), like a Hydra multirun."""
     for i, ((m, o), eta) in enumerate(sweeps.items()):
-        synth.write(root / str(i), synth.results(eta, model=m, optimizer=o, seed=i, **SMALL))
+        kw = SMALL | grid
+        synth.write(root / str(i), synth.results(eta, model=m, optimizer=o, seed=i, **kw))
     return root
 
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
-    """The homework's four sweeps with textbook shapes."""
+    """The homework's four sweeps with textbook shapes (8 seeds: intervals that separate the
+    small-batch slopes of SGD and Adam)."""
     return _multirun(
         tmp_path_factory.mktemp("multirun"),
         {
@@ -46,6 +48,7 @@ def four(tmp_path_factory):
             ("linear", "adam"): lambda B: 0.001 * np.sqrt(B),
             ("mlp", "adam"): lambda B: 0.002 * np.sqrt(B),
         },
+        seeds=8,
     )
 
 
@@ -145,7 +148,12 @@ def test_report_answers_the_three_questions_from_the_numbers(four):
         float, re.search(r"saturation sets in at B ~ ([\d.]+) instead of ~ ([\d.]+)", b).groups()
     )
     assert lo == pytest.approx(20, rel=0.4) and hi == bn and "earlier" in b
-    assert c.count("**sqrt**") == 2 and c.count("grows more weakly with B under Adam") == 2
+    assert c.count("**sqrt**") == 2
+    # a verdict per Adam sweep; linear's slopes (0.5 vs ~0.9) are clearly apart, while the MLP's
+    # SGD slope over B = 1..64 is flattened by its saturation at B ~ 20
+    weaker, same = "grows more weakly with B under Adam", "does not change significantly"
+    assert c.count(weaker) + c.count(same) == 2
+    assert weaker in c.split("*mlp+adam*")[0]
     for stem in ("comparison", "linear-sgd_eta_vs_batch", "mlp-adam_heatmap"):
         assert f"(figures/{stem}.png)" in md
         assert (four / "_analysis" / "figures" / f"{stem}.png").exists()
