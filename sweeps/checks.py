@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-
 from sweeps.config import (
     ACTIVATIONS,
     DTYPES,
@@ -79,6 +77,8 @@ def _validate_halflives(o, min_batch: int, dtype: str) -> None:
             h,
         )
         if dtype in DTYPES:
+            import numpy as np  # here, not at the top: `--help` does without it
+
             _check(
                 np.asarray(0.5 ** (min_batch / h), dtype) < 1,
                 f"optimizer.{key}",
@@ -125,6 +125,8 @@ def validate(cfg: Config) -> Config:
     _check(s.lr.min > 0, "sweep.lr.min", "> 0", s.lr.min)
     _check(s.lr.max > s.lr.min, "sweep.lr.max", f"> sweep.lr.min = {s.lr.min}", s.lr.max)
     if s.dtype in DTYPES:  # a learning rate the dtype rounds to 0 or inf would train at that
+        import numpy as np  # here, not at the top: `--help` does without it
+
         tiny, big = float(np.finfo(s.dtype).tiny), float(np.finfo(s.dtype).max)
         _check(s.lr.min >= tiny, "sweep.lr.min", f">= {tiny:.3g} in {s.dtype}", s.lr.min)
         _check(s.lr.max <= big, "sweep.lr.max", f"<= {big:.3g} in {s.dtype}", s.lr.max)

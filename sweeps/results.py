@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS = "results.parquet"
 CURVES = "_curves.parquet"
@@ -62,6 +62,9 @@ CURVE_METRIC_COLUMNS = {"eval_accuracy": "Float64"}  # like final_eval_accuracy
 
 def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:
     """Write df to path through a hidden temporary file and os.replace: readers never see half."""
+    import pyarrow as pa  # here, not at the top: the command line's start-up does without it
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str).encode()}
@@ -73,5 +76,7 @@ def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:
 
 def read_meta(path: Path) -> dict:
     """The run metadata stored in a results or curves file."""
+    import pyarrow.parquet as pq  # here, not at the top: the command line's start-up does without
+
     md = pq.read_schema(path).metadata or {}
     return json.loads(md[META_KEY]) if META_KEY in md else {}

@@ -15,8 +15,7 @@ import shutil
 import socket
 from contextlib import contextmanager
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sweeps import results
 from sweeps.config import Config, settings, sweep_id
@@ -25,6 +24,9 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; the identity record still guards the sweep
     fcntl = None
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOCK = ".lrscale.lock"
 IDENTITY = ".lrscale-sweep.json"
@@ -70,6 +72,8 @@ def differences(here: dict, there: dict) -> str:
 
 def _plain(v):
     """A table cell as a JSON value (numpy scalars to Python, nulls to None)."""
+    import pandas as pd  # loaded already: the cell comes from a table read by `held`
+
     if v is pd.NA or (isinstance(v, float) and v != v):
         return None
     return v.item() if hasattr(v, "item") else v
@@ -98,6 +102,8 @@ def held(out_dir: Path) -> dict | None:
             raise ValueError("not an identity record")
         if not path.exists():
             return None
+        import pandas as pd  # here, not at the top: start-up checks of a new directory need none
+
         df = pd.read_parquet(path)
         ids = sorted(set(df["sweep_id"].astype(str)))
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -231,6 +237,8 @@ def previous(cfg: Config, out_dir: Path):
             f"{path} has no {results.CURVES} beside it: nothing was changed; restore it, or "
             "move the results away or choose another directory"
         )
+    import pandas as pd  # here, not at the top: start-up checks of an empty directory need none
+
     tables = {}
     for p in (path, curves_path):
         try:

@@ -191,14 +191,17 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
     def prepare(b):
         return pool.submit(batch.prepare, cfg, prob, b, lrs, points[b][0], todo[b])
 
-    # The next batch size compiles in a worker thread while this one trains (XLA compiles
-    # without holding the GIL), so compile time hides behind training.
-    pool = ThreadPoolExecutor(1)
+    # The next batch sizes compile in worker threads, one per core, while this one trains (XLA
+    # compiles without holding the GIL), so compile time hides behind training; at most one
+    # prepared program per thread waits ahead, which bounds the device memory they hold.
     order = list(todo)
-    ahead = {b: prepare(b) for b in order[:1]}
+    threads = max(1, min(os.cpu_count() or 1, len(order)))
+    pool = ThreadPoolExecutor(threads)
+    ahead = {b: prepare(b) for b in order[:threads]}
     try:
         with _Signals() as sig:
-            for b, nxt in zip(order, [*order[1:], None], strict=False):
+            for i, b in enumerate(order):
+                nxt = order[i + threads] if i + threads < len(order) else None
                 seeds, lanes = todo[b], len(lrs) * len(todo[b])
                 steps = cfg.sweep.budget.steps_for(b)
                 if not ahead[b].done():

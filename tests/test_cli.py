@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
+import pytest
 
 from sweeps.results import CURVES, RESULTS
 from tests.conftest import SMALL, cli
+
+# Libraries a command that stops before the sweep does without: the figures' and the sweep's
+# (numpy is light beside them, and the config's checks use it for the dtype's limits).
+HEAVY = {"matplotlib", "seaborn", "scipy", "analysis", "jax", "optax", "pandas", "pyarrow"}
+# `python -m sweeps.run ARGS`, then the top-level packages it imported on stdout's last line.
+IMPORTED = """
+import runpy, sys
+try:
+    runpy.run_module("sweeps.run", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    sys.stderr.write(f"exit {e.code}")
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+"""
 
 
 def test_single_run_writes_tables_and_prints_the_summary(tmp_path):
@@ -36,3 +53,17 @@ def test_multirun_jobs_land_side_by_side_and_read_as_one_table(tmp_path):
     # Drawn once for the whole sweep, the comparison across its jobs included.
     assert (sweep_dir / "_analysis" / "figures" / "comparison.png").exists()
     assert not (sweep_dir / "0" / "_analysis" / "figures").exists()
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [(["--help"], "exit 0"), (["sweep.seeds=0"], "error: sweep.seeds must be > 0 (got 0)")],
+)
+def test_help_and_config_errors_import_neither_figures_nor_the_sweep(tmp_path, args, says):
+    args = [*args, f"hydra.run.dir={tmp_path / 'run'}"]
+    r = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert says in r.stderr, r.stderr
+    imported = set(r.stdout.splitlines()[-1].split())
+    assert "hydra" in imported and imported & HEAVY == set()
