@@ -9,16 +9,12 @@ on mnist1d, digits, a user's file) get their own sections and laws but answer no
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import (
-    compare,
-    critical,
     figures,
     laws,
     metric,
@@ -34,20 +30,22 @@ from analysis.answers import (
     interval,
     level_of,
     other_tasks,
-    rows_of,
     rule_text,
     slope_text,
 )
 from analysis.interval import GRID_SD
 from analysis.output import OutputError
 from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
+from analysis.report_sections import (
+    critical_batch,
+    link,
+    noise,
+    shown,
+    table,
+    theory,
+    theory_answer,
+)
 from sweeps.checks import USES
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _params(f) -> str:
@@ -66,11 +64,6 @@ def _settings(res: pd.DataFrame) -> str:
     cols += [c for c in uses["model"] + uses["optimizer"] if c in res.columns]
     cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
     return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
-
-
-def _link(files: list[Path], base: Path, alt: str) -> str:
-    png = next((f for f in files if f.suffix == ".png"), files[0])
-    return f"![{alt}]({Path(os.path.relpath(png, base)).as_posix()})"
 
 
 def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[str]) -> str:
@@ -99,11 +92,11 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
             ("b", "MLP + SGD: how does the law differ?"),
             ("c", "Adam: does the scaling change?"),
         ):
-            extra = _theory_answer(a) if k == "a" else ""
+            extra = theory_answer(a) if k == "a" else ""
             out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
     out += other_tasks(s)
     if "comparison" in figs:
-        out += [_link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
+        out += [link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
     out += ["## Sweeps", ""]
     rows = []
     for _, r in s.iterrows():
@@ -121,7 +114,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
             ]
         )
     out += [
-        _table(
+        table(
             ["sweep", "budget", "batch sizes", "lrs", "seeds", "best law", "small-batch slope"],
             rows,
         ),
@@ -138,7 +131,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
     return "\n".join(out)
 
 
-def _optima_table(o: pd.DataFrame, level: float) -> str:
+def _optimatable(o: pd.DataFrame, level: float) -> str:
     """eta* per batch size with its interval, the loss (and accuracy, where there is one) there."""
     words, by_acc = metric.loss_words(o), metric.of(o).name == "accuracy"
     acc = o["accuracy"].notna().any()
@@ -155,14 +148,14 @@ def _optima_table(o: pd.DataFrame, level: float) -> str:
         row += [fmt(x.loss), fmt(x.loss_median)]
         row += [fmt(x.accuracy, ".3f")] if acc and not by_acc else []
         rows.append(row + [f"{x.diverged}/{x.lanes}", x.note or ("fitted" if x.usable else "")])
-    return _table([*head, "diverged lanes", "note"], rows)
+    return table([*head, "diverged lanes", "note"], rows)
 
 
 def _section(a: Analysis, r, figs, base) -> list[str]:
     sid, lab = r["sweep_id"], r["label"]
     o = a.opt[a.opt["sweep_id"] == sid]
     out = [f"## {lab}", "", f"Settings: {_settings(a.res[a.res['sweep_id'] == sid])}.", ""]
-    out += ["### Optimal learning rate per batch size", "", _optima_table(o, level_of(a)), ""]
+    out += ["### Optimal learning rate per batch size", "", _optimatable(o, level_of(a)), ""]
     out += ["### Fitted laws", ""]
     f = a.fits[a.fits["sweep_id"] == sid]
     if len(f):
@@ -177,7 +170,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
             for _, x in f.iterrows()
         ]
         out += [
-            _table(["law", "fit", f"parameters ({level_of(a):.0%} interval)", "AIC", "ΔAIC"], rows),
+            table(["law", "fit", f"parameters ({level_of(a):.0%} interval)", "AIC", "ΔAIC"], rows),
             "",
         ]
         out += [f"Best by AIC: {r['words']}. Small-batch slope: {slope_text(r)}.", ""]
@@ -191,158 +184,14 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
         ("accuracy_vs_lr", "accuracy vs lr"),
     ):
         if f"{s}_{name}" in figs:
-            out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
+            out += [link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
     res = a.res[a.res["sweep_id"] == sid]
-    out += _theory(o, res)
+    out += theory(o, res)
     crit = a.crit.get(sid, "not computed")
-    out += _critical(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
+    out += critical_batch(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
     out += report_data.section(a.data.of(sid) if a.data else None, lab, figs, base, level_of(a))
-    out += _noise(res, f)
+    out += noise(res, f)
     return out
-
-
-def _theory_answer(a: Analysis) -> str:
-    """The theory verdict of each linear+SGD sweep, for answer (a)."""
-    out = []
-    for _, r in rows_of(a.summary, "linear", "sgd").iterrows():
-        sid = r["sweep_id"]
-        th = compare.predicted(a.res[a.res["sweep_id"] == sid])
-        if th is not None:
-            v = compare.versus(a.opt[a.opt["sweep_id"] == sid], th)
-            out.append(f" Against the exact SGD theory ({r['label']}): {compare.verdict(v)}")
-    return "".join(out)
-
-
-def _theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
-    """Measured eta* beside the exact SGD theory, for the sweeps the theory covers."""
-    th = compare.predicted(res)
-    if th is None:
-        r = res.iloc[0]
-        near = r["model"] == "linear" and r["optimizer"] in compare.COVERED
-        why = compare.uncovered(res)
-        return ["### Theory vs measurement", "", f"Not computed: {why}.", ""] if near else []
-    v = compare.versus(o, th)
-    ok = compare.agrees(v)
-    rows = [
-        [
-            x.batch_size,
-            x.steps,
-            fmt(x.eta),
-            interval(x.eta_lo, x.eta_hi),
-            fmt(x.lr_opt),
-            fmt(x.ratio, ".2f"),
-            fmt(x.lr_edge),
-            ("yes" if k else "**no**") if x.usable else f"({x.status})",
-        ]
-        for x, k in zip(v.itertuples(), ok, strict=True)
-    ]
-    head = ["B", "steps", "eta* measured", f"{level_of(o):.0%} interval", "eta* theory"]
-    head += ["measured / theory", "divergence edge eta_max", f"within {compare.FACTOR:g}x"]
-    return [
-        "### Theory vs measurement",
-        "",
-        "The exact expected loss of minibatch SGD on this task (analysis.theory), minimised "
-        "over the learning rate under the same budget, and the mean-square divergence edge.",
-        "",
-        _table(head, rows),
-        "",
-        compare.verdict(v),
-        "",
-    ]
-
-
-def _critical(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[str]:
-    """Target loss, S_min, E_min and B_crit of one sweep, with intervals and the two figures."""
-    out = ["### Critical batch size", ""]
-    if isinstance(c, str):
-        return out + [f"Not available: {c}.", ""]
-    f = c.fit
-    boot = critical.boot_ci(c.boot, level) if c.boot is not None and len(c.boot) else {}
-    rows = []
-    for name, v, ci, unit in (
-        ("S_min", f.S_min, f.S_min_ci, "steps"),
-        ("E_min", f.E_min, f.E_min_ci, "samples"),
-        ("B_crit = E_min / S_min", f.B_crit, f.B_crit_ci, "samples per step"),
-    ):
-        b = boot.get(name.split()[0])
-        rows.append([name, fmt(v), unit, interval(*ci), interval(*b) if b else "–"])
-    out += [
-        f"Steps S(B) to reach eval loss **{c.target:.3g}** ({loss}; seed-mean curves, best lr per "
-        "batch size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
-        "(McCandlish et al. 2018). Below B_crit a larger batch buys fewer steps almost for free "
-        "(perfect scaling), above it each doubling costs more samples for fewer saved steps "
-        "(diminishing returns, then maximal data parallelism; Shallue et al. 2019).",
-        "",
-        _table(
-            ["quantity", "value", "unit", "95% interval (fit)", f"{level:.0%} interval (seeds)"],
-            rows,
-        ),
-        "",
-        _table(
-            ["B", "best lr", "steps to target", "samples to target", "steps (fit)"],
-            [
-                [x.batch_size, fmt(x.lr), fmt(x.steps), fmt(x.samples), fmt(x.steps_fit)]
-                for x in c.table.itertuples()
-            ],
-        ),
-        "",
-    ]
-    for name, alt in (("steps_vs_batch", "steps to target"), ("tradeoff", "S-E trade-off")):
-        if f"{s}_{name}" in figs:
-            out += [_link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
-    return out
-
-
-def _noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
-    """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
-    from analysis.noise_scale import NOISE_SCALE, linear_noise_scale_init
-    from tasks.regression import spectrum
-
-    parts = []
-    f = fits[fits["law"] == "saturating"] if len(fits) else fits
-    if len(f):
-        x = f.iloc[0]
-        parts.append(
-            f"fitted from eta*(B) (the saturating law's parameter): B_noise = "
-            f"{fmt(x['B_noise'])} {interval(x['B_noise_lo'], x['B_noise_hi'])}"
-        )
-    path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
-    try:
-        m = json.loads(path.read_text()) if path else None
-        p, lane = m.get("pooled_over_seeds", {}), m.get("lane", {})
-        meas = ", ".join(
-            f"{k} B_noise = {fmt(p[k]['B_noise'])} (B_simple = {fmt(p[k]['B_simple'])})"
-            for k in ("init", "end")
-            if k in p
-        )
-        parts.append(
-            f"measured from per-example gradients, pooled over seeds (lane B = "
-            f"{lane.get('batch_size')}, lr = {fmt(lane.get('lr'))}, {lane.get('steps')} steps): "
-            f"{meas}"
-        )
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        m = None  # absent, or not the measurement's file: as if not measured
-    r = res.iloc[0]
-    regression = r["task"] == "regression"
-    if regression and r["model"] == "linear" and "task_dim" in res:
-        th = linear_noise_scale_init(
-            spectrum(int(r["task_dim"]), float(r["task_spectrum_decay"])),
-            float(r["task_noise_std"]),
-        )
-        parts.append(
-            f"closed form of the linear task at initialisation: B_noise = {fmt(th.B_noise)} "
-            f"(B_simple = {fmt(th.B_simple)})"
-        )
-    if not m and not regression:
-        parts.append(f"not measured: the measurement covers the regression task, not {r['task']}")
-    elif not m:
-        parts.append(
-            f"not measured: `python -m analysis.noise_scale {_shown(res['source'].iloc[0])}` "
-            "measures it"
-            if "source" in res
-            else "not measured"
-        )
-    return ["### Gradient noise scale", ""] + [f"- {p_}" for p_ in parts] + [""]
 
 
 def _zoo(s: pd.DataFrame) -> list[str]:
@@ -364,7 +213,7 @@ def _zoo(s: pd.DataFrame) -> list[str]:
         "Small-batch exponent: the slope of log eta* on log B over the smallest usable batch "
         "sizes, with its interval.",
         "",
-        _table(["optimizer", "model", "sweep", "small-B exponent", "reads as", "best law"], rows),
+        table(["optimizer", "model", "sweep", "small-B exponent", "reads as", "best law"], rows),
         "",
     ]
 
@@ -382,12 +231,6 @@ def write_report(
     return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot, by=by), paths, out, formats)
 
 
-def _shown(p) -> str:
-    """A path as the report names it: relative to the working directory when below it."""
-    p = Path(p).resolve()
-    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
-
-
 def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
     """The figures beside the report, then the report itself, written whole or not at all
     (analysis.output.OutputError naming the path where either cannot be written)."""
@@ -401,7 +244,7 @@ def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
     )
     if a.data is not None:  # the tables the section across the data budget is written from
         tables.write(a.data, path.parent)
-    text = render(a, figs, path.parent, [_shown(p) for p in paths])
+    text = render(a, figs, path.parent, [shown(p) for p in paths])
     return output.write_text(path, text, "the report")
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 
 from analysis import across, across_laws, figures
 from analysis.answers import fmt, interval
+from analysis.report_sections import link, table
 
 EXPONENTS = [  # (law in laws.parquet, parameter, what it says)
     ("joint power law", "alpha", "alpha: eta* ~ B^alpha below the knee (joint law)"),
@@ -21,11 +21,6 @@ EXPONENTS = [  # (law in laws.parquet, parameter, what it says)
     ("B_crit (S-E fit) ~ D^k", "exponent", "B_crit(D) ~ D^k, S-E fit"),
     ("B_crit (Zhang 20%) ~ D^k", "exponent", "B_crit(D) ~ D^k, steps 20% over linear"),
 ]
-
-
-def _table(head, rows) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 def _b(v, top: float) -> str:
@@ -87,7 +82,7 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
         ]
     rows = exponents(L)
     head = ["exponent", "value", f"{level:.0%} interval", "exact theory"][: len(rows[0])]
-    out += [_table(head, rows), ""]
+    out += [table(head, rows), ""]
     out += _ratios(o)
     joint, fam = _aic(L, "joint power law"), _aic(L, "saturating family")
     if joint is not None and fam is not None:
@@ -119,7 +114,7 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
         d = "D (steps)" if steps else "D (samples)"
         head = [d, "batch sizes", "B_opt", "B_crit (S-E)", "B_crit (20% rule)"]
         head += ["B_opt theory", "B_crit (S-E) theory"] if "B_opt_theory" in t else []
-        out += [_table(head, rows), ""]
+        out += [table(head, rows), ""]
     s = figures.slug(label)
     for name, alt in (
         ("eta_vs_batch_by_data", "eta*(B) at every data budget"),
@@ -127,10 +122,7 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
         ("batch_vs_data", "B_opt and B_crit vs data budget"),
     ):
         if f"{s}_{name}" in figs:
-            png = next(
-                (f for f in figs[f"{s}_{name}"] if f.suffix == ".png"), figs[f"{s}_{name}"][0]
-            )
-            out += [f"![{label}: {alt}]({Path(os.path.relpath(png, base)).as_posix()})", ""]
+            out += [link(figs[f"{s}_{name}"], base, f"{label}: {alt}"), ""]
     return out
 
 
@@ -181,6 +173,6 @@ def comparison(data, labels: dict) -> list[str]:
         return []
     refs = [f"{q} ~ D^{k}: {src}" for q, k, src in across_laws.LITERATURE]
     out = ["## Scaling across data: exponents of every sweep", ""]
-    out += [_table(head, rows), ""]
+    out += [table(head, rows), ""]
     out += ["Reported in language-model pre-training: " + "; ".join(refs) + ".", ""]
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import compare, critical, figures, figures_critical, report
+from analysis import compare, critical, figures, figures_critical, report, report_sections
 from analysis.load import load_curves
 from analysis.noise_scale import NOISE_SCALE
 from analysis.plot import analyse
@@ -156,7 +156,7 @@ def test_measured_noise_scale_is_quoted_beside_the_fitted_one(tiny, tmp_path):
         )
     )
     fits = a.fits.assign(law="saturating", B_noise=55.5, B_noise_lo=40.0, B_noise_hi=70.0)
-    line = "\n".join(report._noise(res, fits))
+    line = "\n".join(report_sections.noise(res, fits))
     assert "init B_noise = 4.25" in line and "end B_noise = 777" in line
     assert "B_noise = 55.5 [40, 70]" in line and "not measured" not in line
 

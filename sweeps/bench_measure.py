@@ -1,0 +1,186 @@
+"""What one compiled sweep program costs: the benchmark's workloads and configs, FLOP counts,
+the matmul peak, compile and run timing, and the dots of its HLO."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hydra import compose, initialize_config_dir
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from sweeps import engine
+from sweeps.checks import validate
+from sweeps.config import Config, register, to_config
+
+CONF = Path(__file__).resolve().parent / "conf"
+
+
+class Workload(NamedTuple):
+    overrides: list[str]  # after the benchmark's own (32 lrs x 4 seeds, a step budget)
+    loop: bool = True  # timed against `loop_fns`, the per-run loop on the regression task
+    max_batch: int | None = None  # larger batch sizes of the grid are replaced by this one
+    step_div: int = 1  # trains steps // step_div steps (at least 1)
+
+
+WORKLOADS = {
+    "linear-sgd": Workload(["model=linear", "optimizer=sgd"]),
+    "mlp-adam": Workload(["model=mlp", "optimizer=adam"]),
+    # a step costs ~1e4 of linear-sgd's: 8 lrs x 2 seeds, an eighth of the steps, B <= 64,
+    # two evaluations on 16 held-out windows
+    "transformer-adam": Workload(
+        [
+            "task=text",
+            "model=transformer",
+            "optimizer=adam",
+            "sweep.lr.num=8",
+            "sweep.seeds=2",
+            "sweep.curve_points=2",
+            "task.eval_windows=16",
+        ],
+        loop=False,
+        max_batch=64,
+        step_div=8,
+    ),  # fmt: skip
+}
+
+
+def config(workload: str, steps: int, *extra: str) -> Config:
+    """The real config of a workload: 32 learning rates x 4 seeds, a fixed step budget."""
+    register()
+    w = WORKLOADS[workload]
+    over = [
+        "sweep.lr.num=32",
+        "sweep.seeds=4",
+        "sweep.budget.samples=null",
+        f"sweep.budget.steps={max(1, steps // w.step_div)}",
+        "progress=false",
+        *w.overrides,
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return validate(to_config(compose("config", overrides=over)))
+
+
+def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
+    """float32 matmul GFLOP/s of this device: best of reps, over square sizes."""
+    best = 0.0
+    for n in sizes:
+        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+        f = jax.jit(jnp.matmul).lower(a, a).compile()
+        f(a, a).block_until_ready()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            f(a, a).block_until_ready()
+            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def step_flops(cfg: Config, B: int) -> float:
+    """FLOPs of one training step of one lane: forward, backward and the optimizer update.
+
+    The model's own count of matrix-product FLOPs per example (`models.Model.train_flops`: the
+    usual 6 per weight, less the input gradient of the data, which is never formed) times B, and
+    per parameter 2 for the SGD update (+2 with momentum) or ~12 for Adam (two moments, bias
+    corrections, sqrt, divide, step).
+    """
+    m, o = engine.build(cfg).model, cfg.optimizer
+    per_param = 12 if o.name == "adam" else (4 if o.momentum else 2)
+    return B * m.train_flops + per_param * m.n_params
+
+
+def eval_flops(cfg: Config) -> float:
+    """FLOPs of one eval of one lane: 4D (exact population loss) or a forward pass on n_eval."""
+    prob = engine.build(cfg)
+    n_eval = prob.task.columns["eval_size"]
+    return n_eval * prob.model.flops if n_eval else 2 * prob.model.flops
+
+
+def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
+    """FLOPs of one whole lane: every step plus an eval at every curve point."""
+    return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
+
+
+def place(lrs: np.ndarray, seeds: np.ndarray, data: dict):
+    """Inputs of a program as `sweeps.sweep` places them: lrs sharded over every local device."""
+    mesh = Mesh(np.array(jax.devices()), ("lanes",))
+    return (
+        jax.device_put(lrs, NamedSharding(mesh, PartitionSpec("lanes"))),
+        jax.device_put(seeds, NamedSharding(mesh, PartitionSpec())),
+        jax.device_put(data, NamedSharding(mesh, PartitionSpec())),
+    )
+
+
+def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> dict:
+    """Cold compile, warm-cache compile and run seconds, the peak around the run, the HLO.
+
+    Short runs are repeated (best of up to 3) and the peak is measured just before and just
+    after the run: other processes take a share of the cores that drifts within seconds, and
+    utilisation should compare like with like.
+    """
+    lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
+    prob = engine.build(cfg)
+    args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32), prob.task.data)
+    t0 = time.perf_counter()
+    compiled = engine.program(cfg, prob, B, points).lower(*args).compile()
+    out = dict(compile_s=time.perf_counter() - t0, hlo=compiled.as_text())
+    before, runs = matmul_peak(reps=3), []
+    while not runs or (len(runs) < 3 and sum(runs) < 2.0):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        runs.append(time.perf_counter() - t0)
+    out.update(run_s=min(runs), peak=(before + matmul_peak(reps=3)) / 2, compile_warm_s=np.nan)
+    if warm:
+        jax.clear_caches()  # the next compile can only come from the persistent cache
+        t0 = time.perf_counter()
+        engine.program(cfg, prob, B, points).lower(*args).compile()
+        out["compile_warm_s"] = time.perf_counter() - t0
+    return out
+
+
+def dots(hlo: str) -> list[tuple[tuple[int, ...], int]]:
+    """(result shape, number of batch dimensions) of every dot in HLO text."""
+    out = []
+    for line in hlo.splitlines():
+        m = re.search(r"= \w+\[([\d,]*)\]\S* dot\(", line)
+        if m:
+            batch = re.search(r"lhs_batch_dims=\{([\d,]*)\}", line)
+            n = len(batch.group(1).split(",")) if batch and batch.group(1) else 0
+            out.append((tuple(int(d) for d in m.group(1).split(",") if d), n))
+    return out
+
+
+def lane_matmuls(cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
+    """Dots of the compiled program whose result spans the lrs and the batch: X_BxD @ W_DxL.
+
+    L lanes done as L matrix-vector products would show the lr axis as a batch dimension of
+    the dot instead (two batch dimensions: seed and lr).
+    """
+    lrs = engine.lr_grid(cfg).astype(cfg.sweep.dtype)
+    seeds = np.arange(cfg.sweep.seeds, dtype=np.uint32)
+    points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
+    prob = engine.build(cfg)
+    prog = engine.program(cfg, prob, B, points).lower(lrs, seeds, prob.task.data)
+    return spanning(prog.compile().as_text(), cfg, B)
+
+
+def spanning(hlo: str, cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
+    """Dots of hlo whose result spans the batch and the lrs, with at most the seed batched.
+
+    The lr axis is the device's share of the lrs, or that times the width where it merges with
+    a layer's outputs (the MLP's first layer: X_BxD @ W_Dx(L*W)).
+    """
+    L = cfg.sweep.lr.num // jax.device_count()
+    lanes = {L, L * cfg.model.width} if cfg.model.name != "linear" else {L}
+
+    def spans(s):
+        rest = list(s)
+        rest.remove(B)
+        return bool(lanes & set(rest))
+
+    return [(s, n) for s, n in dots(hlo) if B in s and n <= 1 and len(s) - n >= 2 and spans(s)]
