@@ -77,7 +77,7 @@ def overrides(c: dict, seeds: int = SEEDS) -> list[str]:
         f"sweep.budget.steps={steps}",
         "sweep.curve_points=2",
         "progress=false",
-        "plot=false",
+        "plot.enabled=false",
     ]
 
 

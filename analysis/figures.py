@@ -21,7 +21,6 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -37,7 +36,11 @@ OVERLAYS: dict[str, list[Overlay]] = {k: [] for k in KINDS}
 SweepFigure = Callable[[dict, Sequence[Overlay]], "plt.Axes | None"]
 FIGURES: dict[str, SweepFigure] = {}
 FORMATS = ("png", "svg")
-STYLE = dict(style="whitegrid", rc={"axes.edgecolor": "0.3"})
+MAIN = ("loss_vs_lr", "eta_vs_batch", "comparison")  # the comparison where there are several
+# seaborn's "whitegrid" look from matplotlib's own copy of it: importing seaborn costs a second,
+# so only the heatmap and the comparison of many sweeps, which need it, import it
+STYLE = ["seaborn-v0_8-whitegrid", {"axes.edgecolor": "0.3", "legend.frameon": True}]
+COLORBLIND = ("#0173b2", "#de8f05", "#029e73")  # the first three of seaborn's "colorblind"
 DIVERGED = "0.3"
 MARKERS = "osD^vP*Xh<>p"
 
@@ -65,7 +68,7 @@ def overlay(kind: str, ax, ctx: dict | None, extra: Iterable[Overlay]) -> None:
 def new_axes(ax, size=(7.5, 4.8)):
     if ax is not None:
         return ax
-    with sns.axes_style(**STYLE):
+    with plt.style.context(STYLE):
         _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
 
@@ -78,7 +81,7 @@ def slug(label: str) -> str:
 def colors(batch_sizes) -> dict:
     """A sequential colour per batch size, evenly spaced in log B."""
     bs = sorted(set(int(b) for b in batch_sizes))
-    cmap = sns.color_palette("viridis", as_cmap=True)
+    cmap = matplotlib.colormaps["viridis"]
     norm = LogNorm(min(bs), max(bs)) if len(bs) > 1 and min(bs) > 0 else (lambda b: 0.5)
     return {b: cmap(0.9 * float(norm(b))) for b in bs}  # stop short of the palest yellow
 
@@ -220,7 +223,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
     B = opt["batch_size"][np.isfinite(opt["eta"])]
     if len(fitted) and len(B):
         grid = np.geomspace(B.min() / 1.4, B.max() * 1.4, 200)
-        pal = dict(zip(laws.LAWS, sns.color_palette("colorblind", 3), strict=True))
+        pal = dict(zip(laws.LAWS, COLORBLIND, strict=True))
         for r in fitted.sort_values("aic").itertuples():
             p = r._asdict()
             if r.best:
@@ -281,6 +284,8 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
 
 def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """eta*(B) / eta*(smallest usable B) of every sweep, so slopes compare on one plot."""
+    import seaborn as sns
+
     labels = sorted(opt["label"].unique())
     ax = new_axes(ax, (9.5, 4.8 + 0.2 * max(0, len(labels) - 6)))
     # many sweeps (an optimizer zoo): a distinct colour and marker each, dashes for the MLP
@@ -340,6 +345,8 @@ def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
 
 def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """log10 seed-mean loss over (batch size, lr); diverged cells dark; eta* marked per row."""
+    import seaborn as sns
+
     ax = new_axes(ax, (8, 4.8))
     P = curve.pivot_table(index="batch_size", columns="lr", values="mean", aggfunc="first")
     P = P.sort_index(ascending=False)  # small batches at the bottom, like the other figures
@@ -423,8 +430,11 @@ def draw(
     overlays: dict[str, Sequence[Overlay]] | None = None,
     crit: dict | None = None,
     data=None,
+    only: Sequence[str] | None = None,
 ) -> dict[str, list[Path]]:
     """Every figure of every sweep, plus the comparison, into out/; {figure name: files}.
+
+    only: the kinds to draw (MAIN: what a user looks at first), None for every one.
 
     A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
     crit: {sweep_id: analysis.critical.Critical} adds the two critical-batch figures of a sweep.
@@ -445,24 +455,19 @@ def draw(
         cb = (crit or {}).get(sid)
         ctx["crit"] = None if cb is None or isinstance(cb, str) else cb
         s = slug(lab)
-        files[f"{s}_loss_vs_lr"] = save(
-            loss_vs_lr(c, o, overlays=extra.get("loss_vs_lr", ()), ctx=ctx),
-            out / f"{s}_loss_vs_lr",
-            formats,
-        )
-        files[f"{s}_eta_vs_batch"] = save(
-            eta_vs_batch(o, f, overlays=extra.get("eta_vs_batch", ()), ctx=ctx),
-            out / f"{s}_eta_vs_batch",
-            formats,
-        )
-        files[f"{s}_heatmap"] = save(
-            heatmap(c, o, overlays=extra.get("heatmap", ()), ctx=ctx), out / f"{s}_heatmap", formats
-        )
-        for name, fn in FIGURES.items():
-            ax = fn(ctx, extra.get(name, ()))
-            if ax is not None:
-                files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
-    if opt["usable"].any():
+        kinds = {
+            "loss_vs_lr": lambda ov, c=c, o=o, ctx=ctx: loss_vs_lr(c, o, overlays=ov, ctx=ctx),
+            "eta_vs_batch": lambda ov, o=o, f=f, ctx=ctx: eta_vs_batch(o, f, overlays=ov, ctx=ctx),
+            "heatmap": lambda ov, c=c, o=o, ctx=ctx: heatmap(c, o, overlays=ov, ctx=ctx),
+            **{name: lambda ov, fn=fn, ctx=ctx: fn(ctx, ov) for name, fn in FIGURES.items()},
+        }
+        for name, fn in kinds.items():
+            if only is None or name in only:
+                ax = fn(extra.get(name, ()))
+                if ax is not None:
+                    files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
+    several = opt["sweep_id"].nunique() > 1
+    if opt["usable"].any() and (only is None or ("comparison" in only and several)):
         ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
         files["comparison"] = save(
             comparison(opt, overlays=extra.get("comparison", ()), ctx=ctx),

@@ -79,14 +79,16 @@ def analyse(
     seed: int = 0,
     by: str = "loss",
     margin: float = across.EPS,
+    curves: bool = True,
 ) -> Analysis:
     """Load the results below paths and compute optima (eta* by the metric `by`, loss or
-    accuracy), fits, their summary, critical batch."""
+    accuracy), fits, their summary, and from the loss curves (unless `curves` is false) the
+    critical batch and the analysis across the data budget."""
     res = load(paths, skip_bad=skip_bad)
     metric.require(res, metric.get(by))
     opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed, by=by)
     fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
-    cur = curves_of(paths, skip_bad)
+    cur = curves_of(paths, skip_bad) if curves else "not analysed"
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
     crit = criticals(cur, res, min(n_boot, 200), seed)
     data = (
@@ -130,10 +132,12 @@ def plot_dirs(
     formats=figures.FORMATS,
     skip_bad: bool = False,
     by: str = "loss",
+    main_only: bool = False,
 ) -> list[Path]:
-    """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES)."""
+    """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES) and
+    the analysis tables; main_only: the figures of figures.MAIN alone, without the tables."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    a = analyse(paths, skip_bad=skip_bad, by=by)
+    a = analyse(paths, skip_bad=skip_bad, by=by, curves=not main_only)
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
     files = figures.draw(
@@ -145,6 +149,7 @@ def plot_dirs(
         formats,
         crit=a.crit,
         data=a.data,
+        only=figures.MAIN if main_only else None,
     )
     write_tables(a, paths)
     return [f for fs in files.values() for f in fs]

@@ -127,7 +127,7 @@ def prepare(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=N
             n = -(-len(lrs) // chunk) * chunk
             lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
             chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
-            compiled = prog.lower(chunks[0], seeds_d, data).compile()
+            compiled = engine.compile_program(prog.lower(chunks[0], seeds_d, data))
             need = _compiled_bytes(compiled)
             if need is None or need <= budget:  # XLA counts the memory of one device
                 break

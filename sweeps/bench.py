@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from sweeps import engine
+from sweeps.bench_e2e import e2e
+from sweeps.bench_e2e import table as e2e_table
 from sweeps.bench_loop import time_loop
 from sweeps.bench_measure import (
     WORKLOADS,
@@ -168,6 +170,14 @@ def parse(argv):
     )
     p.add_argument("--quick", action="store_true", help="2 batch sizes, 32 steps: under a minute")
     p.add_argument("--scan", type=Path, help="instead: the scaling scan, its figure to this path")
+    p.add_argument(
+        "--e2e",
+        action="store_true",
+        help="instead: the command line end to end against a PyTorch loop (sweeps/bench_e2e.py)",
+    )
+    p.add_argument(
+        "--e2e-runs", type=int, default=16, help="runs per batch size the PyTorch loop trains"
+    )
     p.add_argument("--out", type=Path, default=Path("outputs/bench/bench.parquet"))
     p.add_argument("--steps", type=int, help="steps per lane (default 256, quick 32)")
     p.add_argument("--batch-sizes", type=lambda s: [int(b) for b in s.split(",")])
@@ -220,6 +230,11 @@ def run(a: argparse.Namespace, argv: list[str]) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse(argv)
+    if a.e2e:
+        df = stamp(e2e(a.e2e_runs), a.quick)
+        print(e2e_table(df))
+        append(df, a.out.with_name("e2e.parquet"))
+        return df
     # A private, empty persistent cache: compiles are cold first, then warm, never the user's.
     with tempfile.TemporaryDirectory(prefix="lrscale-bench-") as cache:
         jax.config.update("jax_compilation_cache_dir", cache)

@@ -50,19 +50,23 @@ WORKLOADS = {
 }
 
 
-def config(workload: str, steps: int, *extra: str) -> Config:
-    """The real config of a workload: 32 learning rates x 4 seeds, a fixed step budget."""
-    register()
+def overrides(workload: str, steps: int, *extra: str) -> list[str]:
+    """The overrides of a workload: 32 learning rates x 4 seeds, a fixed step budget."""
     w = WORKLOADS[workload]
-    over = [
+    return [
         "sweep.lr.num=32",
         "sweep.seeds=4",
         "sweep.budget.samples=null",
         f"sweep.budget.steps={max(1, steps // w.step_div)}",
-        "progress=false",
         *w.overrides,
         *extra,
     ]
+
+
+def config(workload: str, steps: int, *extra: str) -> Config:
+    """The real config of a workload (`overrides`), without a progress bar."""
+    register()
+    over = [*overrides(workload, steps, *extra), "progress=false"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return validate(to_config(compose("config", overrides=over)))
 
@@ -127,7 +131,7 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
     prob = engine.build(cfg)
     args = place(lrs, np.arange(cfg.sweep.seeds, dtype=np.uint32), prob.task.data)
     t0 = time.perf_counter()
-    compiled = engine.program(cfg, prob, B, points).lower(*args).compile()
+    compiled = engine.compile_program(engine.program(cfg, prob, B, points).lower(*args))
     out = dict(compile_s=time.perf_counter() - t0, hlo=compiled.as_text())
     before, runs = matmul_peak(reps=3), []
     while not runs or (len(runs) < 3 and sum(runs) < 2.0):
@@ -138,7 +142,7 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
     if warm:
         jax.clear_caches()  # the next compile can only come from the persistent cache
         t0 = time.perf_counter()
-        engine.program(cfg, prob, B, points).lower(*args).compile()
+        engine.compile_program(engine.program(cfg, prob, B, points).lower(*args))
         out["compile_warm_s"] = time.perf_counter() - t0
     return out
 
@@ -166,7 +170,7 @@ def lane_matmuls(cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:
     points = engine.curve_steps(cfg.sweep.budget.steps_for(B), cfg.sweep.curve_points)
     prob = engine.build(cfg)
     prog = engine.program(cfg, prob, B, points).lower(lrs, seeds, prob.task.data)
-    return spanning(prog.compile().as_text(), cfg, B)
+    return spanning(engine.compile_program(prog).as_text(), cfg, B)
 
 
 def spanning(hlo: str, cfg: Config, B: int) -> list[tuple[tuple[int, ...], int]]:

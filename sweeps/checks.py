@@ -10,6 +10,7 @@ from sweeps.config import (
     DTYPES,
     MODELS,
     OPTIMIZERS,
+    PLOT_FORMATS,
     SCALING_RULES,
     TASK_KINDS,
     Config,
@@ -135,6 +136,10 @@ def validate(cfg: Config) -> Config:
     _check(s.divergence_factor > 1, "sweep.divergence_factor", "> 1", s.divergence_factor)
     _check(s.curve_points >= 2, "sweep.curve_points", ">= 2", s.curve_points)
     _one_of("sweep.dtype", s.dtype, DTYPES)
+    _one_of("plot.figures", cfg.plot.figures, ("main", "all"))
+    _check(len(cfg.plot.formats) > 0, "plot.formats", "a non-empty list", cfg.plot.formats)
+    for f in cfg.plot.formats:
+        _one_of("plot.formats", f, PLOT_FORMATS)
     if s.memory_gb is not None:
         _check(s.memory_gb > 0, "sweep.memory_gb", "null (auto) or > 0", s.memory_gb)
     b = s.budget

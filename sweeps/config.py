@@ -179,6 +179,22 @@ class SweepConfig:
     memory_gb: float | None = None  # lanes run in chunks that fit this; None: half the device's
 
 
+# What matplotlib writes without extra packages (analysis.figures.supported_formats); checked at
+# start-up from here so that a config error does not import matplotlib.
+PLOT_FORMATS = ("png", "svg", "svgz", "pdf", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+
+
+@dataclass
+class PlotConfig:
+    """The figures drawn once a sweep is finished (`python -m analysis.plot` draws any later)."""
+
+    enabled: bool = True  # `plot=false` is short for plot.enabled=false
+    formats: list[str] = field(default_factory=lambda: ["png"])
+    # main: loss vs lr and eta* vs B, in about a second; all: every figure and the analysis
+    # tables, as `python -m analysis.plot` draws them (seconds to a minute)
+    figures: str = "main"
+
+
 @dataclass
 class Config:
     task: Any = field(default_factory=RegressionTask)  # one of TASK_SCHEMAS, chosen by name
@@ -186,7 +202,7 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     progress: bool = True
-    plot: bool = True  # draw the figures of the finished sweep
+    plot: PlotConfig = field(default_factory=PlotConfig)
     compile_cache: bool = True  # JAX's persistent compilation cache, in the user's cache directory
     resume: bool = False  # continue the latest run of this model-optimizer (see README)
 

@@ -226,6 +226,17 @@ def train_lane(cfg: Config, prob: Problem, batch_size: int, points, data, lr, se
     return (lanes, c.params) if keep_params else lanes
 
 
+def compiler_options() -> dict:
+    """XLA options of every sweep program: on CPU, LLVM's -O1 instead of -O2 halves the compile
+    and leaves the results bit for bit and the run time as they were (docs/performance.md)."""
+    return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
+
+
+def compile_program(lowered):
+    """The executable of a lowered sweep program, with `compiler_options`."""
+    return lowered.compile(compiler_options())
+
+
 def program(cfg: Config, prob: Problem, batch_size: int, points, keep_params: bool = False):
     """The jitted (lrs_L, seeds_S, data) -> Lanes program of one batch size (+ final params).
 

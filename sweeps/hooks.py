@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -89,19 +90,21 @@ def results_safe(path: Path) -> str:
     return f"the results are complete in {path}; draw the figures later with: lrscale-plot {quoted}"
 
 
-def draw_figures(path: Path) -> None:
-    """The figures of the results below path. Figures come after the results are safe on disk,
-    so a failure to draw them (bad results, no room, no permission) is said in one line."""
+def draw_figures(path: Path, formats=("png",), figures: str = "main") -> None:
+    """The figures of the results below path (`figures`: main or all, see PlotConfig). Figures
+    come after the results are safe on disk, so a failure to draw them (bad results, no room, no
+    permission) is said in one line."""
     import warnings
 
     from analysis.load import AnalysisError
     from analysis.output import OutputError
     from analysis.plot import plot_dirs
 
+    t = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            files = plot_dirs([path])
+            files = plot_dirs([path], formats=formats, main_only=figures == "main")
     except AnalysisError as e:
         if isinstance(e, OutputError):  # the results are fine; only their figures failed
             print(f"no figures: {e}; {results_safe(path)}", file=sys.stderr)
@@ -114,15 +117,20 @@ def draw_figures(path: Path) -> None:
         return
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
-    print(f"figures: {files[0].parent if files else 'none'}")
+    took = time.perf_counter() - t
+    print(f"figures: {files[0].parent if files else 'none'} ({took:.1f} s)")
+    if figures == "main":
+        q = shlex.quote(str(path))
+        print(f"every figure and the tables: lrscale-plot {q}; the report: lrscale-report {q}")
 
 
 class PlotSweep(Callback):
     """Once every job of a multirun is done, draw the figures of the whole sweep directory."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        if config.get("plot", True):
-            draw_figures(Path(config.hydra.sweep.dir))
+        p = config.plot
+        if p.enabled:
+            draw_figures(Path(config.hydra.sweep.dir), list(p.formats), p.figures)
 
 
 def tidy_sweep_root(hc, refused: bool = False) -> None:

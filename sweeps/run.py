@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
 import shlex
 import sys
+import threading
 from pathlib import Path
 
 import hydra
@@ -78,6 +80,10 @@ def main(dcfg: DictConfig) -> None:
     from sweeps.rundir import OutputError, ResumeError
     from sweeps.sweep import Interrupted, run_sweep
 
+    if cfg.plot.enabled:  # the figures' imports load in the background while the sweep trains
+        load = threading.Thread(target=importlib.import_module, args=("analysis.plot",))
+        load.daemon = True
+        load.start()
     resume = resume_command(hc, out_dir)
     if hc.mode.name == "MULTIRUN":
         _interrupted["note"] = f"finished jobs are kept; resume with:\n  {resume}"
@@ -95,8 +101,8 @@ def main(dcfg: DictConfig) -> None:
     print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"results: {out_dir / RESULTS}")
     _interrupted["note"] = results_safe(out_dir)
-    if cfg.plot and hc.mode.name != "MULTIRUN":  # a multirun is drawn whole by PlotSweep
-        draw_figures(out_dir)
+    if cfg.plot.enabled and hc.mode.name != "MULTIRUN":  # a multirun: drawn whole by PlotSweep
+        draw_figures(out_dir, cfg.plot.formats, cfg.plot.figures)
 
 
 def hydra_error(e: Exception) -> str:
@@ -110,9 +116,15 @@ def hydra_error(e: Exception) -> str:
     return f"{key}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 
+def plot_shorthand(argv: list[str]) -> list[str]:
+    """`plot=false` (or true) is short for `plot.enabled=false`."""
+    return [f"plot.enabled={a[5:]}" if re.fullmatch(r"plot=\w+", a) else a for a in argv]
+
+
 def cli() -> None:
     """The console entry point: Hydra's own errors become one `error: <key>: ...` line, and a
     Ctrl-C says what it left behind."""
+    sys.argv[1:] = plot_shorthand(sys.argv[1:])
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises instead of printing its report
     try:

@@ -207,7 +207,9 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
                 if not ahead[b].done():
                     bar.set_description_str(f"compiling B={b}")
                     bar.refresh()
+                waited = time.perf_counter()
                 p = ahead.pop(b).result()
+                waited = time.perf_counter() - waited
                 if nxt is not None:
                     ahead[nxt] = prepare(nxt)
                 bar.set_description_str(f"training B={b} lanes={lanes} steps={steps}")
@@ -215,7 +217,9 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
                 new = lane_rows(cfg, prob.task, b, lrs, seeds, out)
                 rows[b] = _merge(rows.get(b), new)
                 curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points[b], out))
-                meta["timings"].append({"batch_size": b, "compile_s": p.compile_s, "run_s": run_s})
+                meta["timings"].append(
+                    {"batch_size": b, "compile_s": p.compile_s, "wait_s": waited, "run_s": run_s}
+                )
                 # Rewritten after every batch size: an interrupted sweep keeps what it finished.
                 results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
                 results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)

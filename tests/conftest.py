@@ -21,7 +21,7 @@ SMALL = [
     "model.width=16",
     "task.n_eval=256",
     "progress=false",
-    "plot=false",
+    "plot.enabled=false",
 ]
 
 

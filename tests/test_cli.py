@@ -33,8 +33,14 @@ def test_single_run_writes_tables_and_prints_the_summary(tmp_path):
     assert len(df) == 3 * 6 * 2
     assert (run_dir / CURVES).exists()
     assert "best_lr" in r.stdout and str(run_dir / RESULTS) in r.stdout
+    # The figures a user looks at first, as PNG; every other one on request (lrscale-plot).
     figures = run_dir / "_analysis" / "figures"
     assert (figures / "linear-sgd_eta_vs_batch.png").stat().st_size > 10_000
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "linear-sgd_eta_vs_batch.png",
+        "linear-sgd_loss_vs_lr.png",
+    ]
+    assert f"lrscale-plot {run_dir}" in r.stdout
     # Only parquet, hidden and underscore entries: the directory reads as one table.
     assert pd.read_parquet(run_dir).shape == df.shape
 
@@ -42,16 +48,20 @@ def test_single_run_writes_tables_and_prints_the_summary(tmp_path):
 def test_multirun_jobs_land_side_by_side_and_read_as_one_table(tmp_path):
     sweep_dir = tmp_path / "multi"
     r = cli(
-        "-m", *SMALL, "plot=true", "model=linear,mlp", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path
-    )
+        "-m", *SMALL, "plot=true", "plot.figures=all", "plot.formats=[png,svg]", "model=linear,mlp",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (sweep_dir / "0" / RESULTS).exists() and (sweep_dir / "1" / RESULTS).exists()
     df = pd.read_parquet(sweep_dir)
     assert sorted(df["model"].unique()) == ["linear", "mlp"]
     assert len(df) == 2 * 3 * 6 * 2
     assert df["sweep_id"].nunique() == 2
-    # Drawn once for the whole sweep, the comparison across its jobs included.
-    assert (sweep_dir / "_analysis" / "figures" / "comparison.png").exists()
+    # Drawn once for the whole sweep, the comparison across its jobs included; every figure and
+    # format asked for
+    figures = sweep_dir / "_analysis" / "figures"
+    for f in ("comparison", "mlp-sgd_heatmap", "linear-sgd_loss_vs_lr"):
+        assert (figures / f"{f}.png").exists() and (figures / f"{f}.svg").exists()
     assert not (sweep_dir / "0" / "_analysis" / "figures").exists()
 
 

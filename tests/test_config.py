@@ -59,6 +59,9 @@ BAD_VALUES = [
     ("task.n_train=8", "task.n_train"),
     ("task.dim=0", "task.dim"),
     ("task.noise_std=-0.1", "task.noise_std"),
+    ("plot.formats=[gif]", "plot.formats"),
+    ("plot.formats=[]", "plot.formats"),
+    ("plot.figures=some", "plot.figures"),
 ]
 
 

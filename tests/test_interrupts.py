@@ -253,7 +253,7 @@ def test_figures_that_fail_after_a_sweep_say_the_results_are_safe(tmp_path, monk
     from analysis.output import OutputError
     from sweeps.hooks import draw_figures
 
-    def full(paths):
+    def full(paths, **kw):
         raise OutputError(f"{tmp_path}/_analysis/figures/x.png: cannot write the figure (no space)")
 
     monkeypatch.setattr(analysis.plot, "plot_dirs", full)

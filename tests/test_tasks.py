@@ -31,7 +31,7 @@ FAST = [
     "sweep.seeds=2",
     "sweep.curve_points=4",
     "progress=false",
-    "plot=false",
+    "plot.enabled=false",
 ]
 MNIST1D = ["task=mnist1d", "task.n_train=200", "task.n_eval=100"]
 DIGITS_TRAIN, DIGITS_EVAL = 1438, 359  # 1797 images, test_fraction 0.2

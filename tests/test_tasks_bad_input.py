@@ -257,7 +257,8 @@ def test_bad_input_is_refused_in_one_line_naming_it(tmp_path, no_compile, write,
     if write:
         write(tmp_path)
     before = {p.name for p in tmp_path.iterdir()}
-    cfg = make_config(*(o.format(d=tmp_path) for o in overrides), "progress=false", "plot=false")
+    over = (o.format(d=tmp_path) for o in overrides)
+    cfg = make_config(*over, "progress=false", "plot.enabled=false")
     msg = _refused(cfg, tmp_path, before)
     for name in names:
         assert name in msg, (name, msg)
@@ -322,7 +323,7 @@ def test_command_line_refuses_bad_input(tmp_path, monkeypatch, write, args, name
     write(tmp_path)
     before = {p.name for p in tmp_path.iterdir()}
     run_dir = tmp_path / "run"
-    r = cli("sweep=smoke", "plot=false", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    r = cli("sweep=smoke", "plot.enabled=false", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()

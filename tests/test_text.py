@@ -35,7 +35,7 @@ TINY = [
     "sweep.budget.samples=64",
     "sweep.curve_points=4",
     "progress=false",
-    "plot=false",
+    "plot.enabled=false",
 ]
 
 
