@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from sweeps import engine
+from sweeps import engine, executables
 from sweeps.config import Config, ConfigError
 
 
@@ -102,8 +102,11 @@ class Prepared(NamedTuple):
     compile_s: float
 
 
-def prepare(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=None) -> Prepared:
-    """Place the inputs of one batch size and compile its program (safe in a worker thread).
+def prepare(
+    cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=None, store=None
+) -> Prepared:
+    """Place the inputs of one batch size and compile its program (safe in a worker thread), or
+    load it from the folder `store` of `sweeps.executables`, where it is kept for the next start.
 
     The lr axis is sharded over every local device and cut into equal chunks that fit the
     memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
@@ -127,7 +130,8 @@ def prepare(cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=N
             n = -(-len(lrs) // chunk) * chunk
             lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
             chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
-            compiled = engine.compile_program(prog.lower(chunks[0], seeds_d, data))
+            args = (chunks[0], seeds_d, data)
+            compiled = executables.compiled(cfg, store, batch_size, points, prog, args)
             need = _compiled_bytes(compiled)
             if need is None or need <= budget:  # XLA counts the memory of one device
                 break

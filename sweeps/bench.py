@@ -60,7 +60,8 @@ BATCH_SIZES = [2**k for k in range(11)]
 QUICK_BATCH_SIZES = [1, 256]
 COLUMNS = [
     "workload", "devices", "batch_size", "lanes", "steps", "compile_s", "compile_warm_s", "run_s",
-    "lane_steps_per_s", "gflops", "peak_gflops", "util", "base_compile_s", "base_run_s",
+    "lane_steps_per_s", "gflops", "peak_gflops", "util", "lane_dot_gflops", "base_compile_s",
+    "base_run_s",
     "speedup_cold", "speedup_warm", "speedup_run",
 ]  # fmt: skip
 
@@ -77,7 +78,7 @@ def bench_batch(cfg: Config, B: int, loop_lanes: int, cap: int) -> dict:
         devices=jax.device_count(), batch_size=B, lanes=L, steps=steps,
         compile_s=t["compile_s"], compile_warm_s=t["compile_warm_s"], run_s=t["run_s"],
         lane_steps_per_s=L * steps / t["run_s"], gflops=gflops, peak_gflops=t["peak"],
-        util=gflops / t["peak"], flop=flop,
+        util=gflops / t["peak"], flop=flop, lane_dot_gflops=t["lane_dot"],
         lane_dots=" ".join("x".join(map(str, d)) for d, _ in spanning(t["hlo"], cfg, B)),
     )  # fmt: skip
     if loop_lanes:
@@ -97,6 +98,7 @@ def totals(rows: pd.DataFrame) -> dict:
         compile_s=s["compile_s"], compile_warm_s=s["compile_warm_s"], run_s=s["run_s"],
         lane_steps_per_s=L * rows["steps"].sum() / s["run_s"], gflops=s["flop"] / s["run_s"] / 1e9,
         peak_gflops=peak, util=s["flop"] / s["run_s"] / 1e9 / peak, flop=s["flop"],
+        lane_dot_gflops=np.nan,
         base_compile_s=s["base_compile_s"], base_run_s=s["base_run_s"],
     )  # fmt: skip
 
@@ -256,7 +258,8 @@ def table(df: pd.DataFrame) -> str:
     fmt = {
         "compile_s": "{:.2f}", "compile_warm_s": "{:.2f}", "run_s": "{:.3f}",
         "lane_steps_per_s": "{:.3g}", "gflops": "{:.2f}", "peak_gflops": "{:.1f}",
-        "util": "{:.1%}", "base_compile_s": "{:.2f}", "base_run_s": "{:.1f}",
+        "util": "{:.1%}", "lane_dot_gflops": "{:.1f}", "base_compile_s": "{:.2f}",
+        "base_run_s": "{:.1f}",
         "speedup_cold": "{:.1f}x", "speedup_warm": "{:.1f}x", "speedup_run": "{:.0f}x",
     }  # fmt: skip
     return t.to_string(index=False, formatters={k: v.format for k, v in fmt.items()})

@@ -85,6 +85,25 @@ def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
     return best
 
 
+def lane_dot_gflops(cfg: Config, B: int, reps: int = 5) -> float:
+    """GFLOP/s of the MLP's hidden-layer product on its own: every lane's (B x W) @ (W x W),
+    batched over the lanes as the sweep program does; the ceiling XLA reaches for the product
+    that dominates an MLP step (NaN for other models)."""
+    W, L = cfg.model.width, cfg.sweep.lr.num * cfg.sweep.seeds
+    if cfg.model.name != "mlp" or cfg.model.depth < 2:
+        return float("nan")
+    k1, k2 = jax.random.split(jax.random.key(0))
+    x, w = jax.random.normal(k1, (L, B, W)), jax.random.normal(k2, (L, W, W))
+    f = jax.jit(lambda x, w: jnp.einsum("lbi,lio->lbo", x, w)).lower(x, w).compile()
+    f(x, w).block_until_ready()
+    best = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(x, w).block_until_ready()
+        best = max(best, 2 * L * B * W * W / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def step_flops(cfg: Config, B: int) -> float:
     """FLOPs of one training step of one lane: forward, backward and the optimizer update.
 
@@ -139,6 +158,7 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
         jax.block_until_ready(compiled(*args))
         runs.append(time.perf_counter() - t0)
     out.update(run_s=min(runs), peak=(before + matmul_peak(reps=3)) / 2, compile_warm_s=np.nan)
+    out["lane_dot"] = lane_dot_gflops(cfg, B)
     if warm:
         jax.clear_caches()  # the next compile can only come from the persistent cache
         t0 = time.perf_counter()

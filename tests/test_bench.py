@@ -66,7 +66,11 @@ def test_quick_bench_runs_and_prints_every_column(tmp_path):
     assert {"device_kind", "jax_version", "timestamp"} <= set(df.columns)
     assert sorted(df["workload"].unique()) == ["linear-sgd", "mlp-adam"]
     assert df["batch_size"].isna().sum() == 2  # one whole-sweep row each
-    assert not df[bench.COLUMNS].drop(columns="batch_size").isna().to_numpy().any()
+    assert not df[bench.COLUMNS].drop(columns=["batch_size", "lane_dot_gflops"]).isna().any().any()
+    # the MLP's hidden-layer product on its own, per batch size (no such product elsewhere)
+    mlp = df["workload"].eq("mlp-adam") & df["batch_size"].notna()
+    dot = df["lane_dot_gflops"]
+    assert (dot[mlp] > 0).all() and dot[~mlp].isna().all()
 
 
 @pytest.mark.slow

@@ -1,0 +1,109 @@
+"""Compiled sweep programs kept on disk, so that a warm start skips tracing and lowering too.
+
+JAX's persistent cache skips XLA's compile but is keyed by the lowered program, so every start
+still traces and lowers it (0.2-0.5 s a program). Here the executable itself is stored, keyed by
+everything that determines it: lrscale's own source, the versions of the libraries that write the
+program, the devices, the compiler options, the sweep's settings (`sweeps.config.settings`, data
+files and corpus hashed in) and the shapes of the call. A custom model's code lives outside
+lrscale, so its programs are never stored. A stored program is compiled afresh, never taken from
+JAX's persistent cache: an executable loaded from there serialises without its code. Entries are
+written whole (a rename); one that fails to load is compiled again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import pickle
+from pathlib import Path
+
+import jax
+from jax.experimental import serialize_executable
+
+from sweeps import engine
+from sweeps.config import Config, settings
+
+LIBRARIES = ("jax", "jaxlib", "optax", "flax")
+
+
+def _no_persistent_cache():
+    """A context in which this thread compiles without JAX's persistent cache, or None where
+    this JAX has no such switch (then nothing is stored)."""
+    from jax._src import config
+
+    switch = getattr(config, "enable_compilation_cache", None)
+    return switch(False) if callable(switch) else None
+
+
+@functools.cache
+def _source_digest() -> str:
+    """sha256 of lrscale's program-building code: the sweeps, tasks and models packages."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for pkg in ("sweeps", "tasks", "models"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def key(cfg: Config, batch_size: int, points, args) -> str | None:
+    """The key of the program of cfg at batch_size called on args, or None where not stored."""
+    if cfg.model.name == "custom":
+        return None
+    blob = dict(
+        source=_source_digest(),
+        versions={p: importlib.metadata.version(p) for p in LIBRARIES},
+        devices=[(d.platform, d.device_kind, d.id) for d in jax.devices()],
+        options=engine.compiler_options(),
+        x64=jax.config.jax_enable_x64,
+        settings=settings(cfg),
+        batch_size=batch_size,
+        points=[int(p) for p in points],
+        args=[
+            (str(x.shape), str(x.dtype), str(getattr(x, "sharding", "")))
+            for x in jax.tree.leaves(args)
+        ],
+    )
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load(folder: Path, k: str):
+    """The stored executable of key k, or None."""
+    path = folder / f"{k}.bin"
+    if not path.exists():
+        return None
+    try:
+        payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+        return serialize_executable.deserialize_and_load(
+            payload, in_tree, out_tree, execution_devices=jax.devices()
+        )
+    except Exception:  # an entry from an incompatible build or a damaged file: compile again
+        return None
+
+
+def compile_and_save(folder: Path, k: str, lowered):
+    """Compile lowered afresh and store it under key k (where the folder can be written)."""
+    fresh = _no_persistent_cache()
+    if fresh is None:
+        return engine.compile_program(lowered)
+    with fresh:
+        compiled = engine.compile_program(lowered)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{k}.{os.getpid()}.tmp"
+        tmp.write_bytes(pickle.dumps(serialize_executable.serialize(compiled)))
+        os.replace(tmp, folder / f"{k}.bin")
+    except OSError:
+        pass  # a read-only or full cache only costs the next start its compile
+    return compiled
+
+
+def compiled(cfg: Config, folder: Path | None, batch_size: int, points, prog, args):
+    """The executable of prog(*args): from the store in folder, or compiled (and stored)."""
+    k = key(cfg, batch_size, points, args) if folder is not None else None
+    if k is None:
+        return engine.compile_program(prog.lower(*args))
+    return load(folder, k) or compile_and_save(folder, k, prog.lower(*args))
