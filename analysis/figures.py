@@ -444,6 +444,13 @@ def draw(
     output.make_dir(out, "the figures")
     extra = overlays or {}
     files: dict[str, list[Path]] = {}
+
+    def want(name: str) -> bool:
+        return only is None or name in only
+
+    def ov(name: str):
+        return extra.get(name, ())
+
     for sid, o in opt.groupby("sweep_id", sort=True):
         lab = o["label"].iloc[0]
         c = curve[curve["sweep_id"] == sid]
@@ -455,22 +462,22 @@ def draw(
         cb = (crit or {}).get(sid)
         ctx["crit"] = None if cb is None or isinstance(cb, str) else cb
         s = slug(lab)
-        kinds = {
-            "loss_vs_lr": lambda ov, c=c, o=o, ctx=ctx: loss_vs_lr(c, o, overlays=ov, ctx=ctx),
-            "eta_vs_batch": lambda ov, o=o, f=f, ctx=ctx: eta_vs_batch(o, f, overlays=ov, ctx=ctx),
-            "heatmap": lambda ov, c=c, o=o, ctx=ctx: heatmap(c, o, overlays=ov, ctx=ctx),
-            **{name: lambda ov, fn=fn, ctx=ctx: fn(ctx, ov) for name, fn in FIGURES.items()},
+        axes = {
+            "loss_vs_lr": want("loss_vs_lr")
+            and loss_vs_lr(c, o, overlays=ov("loss_vs_lr"), ctx=ctx),
+            "eta_vs_batch": want("eta_vs_batch")
+            and eta_vs_batch(o, f, overlays=ov("eta_vs_batch"), ctx=ctx),
+            "heatmap": want("heatmap") and heatmap(c, o, overlays=ov("heatmap"), ctx=ctx),
+            **{name: want(name) and fn(ctx, ov(name)) for name, fn in FIGURES.items()},
         }
-        for name, fn in kinds.items():
-            if only is None or name in only:
-                ax = fn(extra.get(name, ()))
-                if ax is not None:
-                    files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
+        for name, ax in axes.items():
+            if isinstance(ax, plt.Axes):  # not skipped (False), drawn (a figure may be None)
+                files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
     several = opt["sweep_id"].nunique() > 1
     if opt["usable"].any() and (only is None or ("comparison" in only and several)):
         ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
         files["comparison"] = save(
-            comparison(opt, overlays=extra.get("comparison", ()), ctx=ctx),
+            comparison(opt, overlays=ov("comparison"), ctx=ctx),
             out / "comparison",
             formats,
         )

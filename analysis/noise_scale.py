@@ -174,7 +174,8 @@ def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
     prob = engine.build(cfg)
     prog = engine.program(cfg, prob, batch_size, engine.curve_steps(steps, 2), keep_params=True)
     lrs = np.asarray([lr], cfg.sweep.dtype)
-    _, params = prog(lrs, np.asarray(seeds, np.uint32), prob.task.data)
+    args = (lrs, np.asarray(seeds, np.uint32), prob.task.data)
+    _, params = engine.compile_program(prog.lower(*args))(*args)
     return jax.tree.map(lambda a: a[:, 0], params)
 
 

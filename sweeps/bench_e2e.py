@@ -1,6 +1,8 @@
 """End to end: the command line, process start and figures included, against a PyTorch loop.
 
-    python -m sweeps.bench --e2e [--e2e-runs 16] [--out outputs/bench/e2e.parquet]
+    python -m sweeps.bench --e2e [--e2e-runs 16] [--out outputs/bench/bench.parquet]
+
+(rows appended to e2e.parquet beside --out)
 
 Each workload runs `python -m sweeps.run` in a fresh process twice: with an empty compile cache
 (cold), then again into a new directory (warm). The baseline is `sweeps.bench_torch`, the same
@@ -55,10 +57,21 @@ def sweep_cli(args: list[str], out: Path, cache: Path) -> dict:
     return dict(
         lrscale_s=wall,
         compile_s=sum(t["compile_s"] for t in timings),
-        wait_s=sum(t.get("wait_s", t["compile_s"]) for t in timings),
+        wait_s=sum(t["wait_s"] for t in timings),
         run_s=sum(t["run_s"] for t in timings),
         figures_s=float(figures.group(1)) if figures else np.nan,
     )
+
+
+def spec(cfg, runs: list[tuple[float, int]]) -> dict:
+    """What `sweeps.bench_torch` trains: cfg's task, model, optimizer and steps, these runs."""
+    t, m, sizes = cfg.task, cfg.model, list(cfg.sweep.batch_sizes)
+    return dict(
+        model=m.name, dim=t.dim, width=m.width, depth=m.depth, optimizer=cfg.optimizer.name,
+        noise_std=t.noise_std, spectrum_decay=t.spectrum_decay, n_eval=t.n_eval,
+        steps=cfg.sweep.budget.steps, batch_sizes=sizes, runs=runs,
+        curve_steps={str(B): engine.curve_points(cfg, B)[0].tolist() for B in sizes},
+    )  # fmt: skip
 
 
 def torch_loop(workload: str, runs: int) -> dict:
@@ -68,14 +81,7 @@ def torch_loop(workload: str, runs: int) -> dict:
     cfg = config(workload, steps, *extra, f"sweep.batch_sizes={BATCH_SIZES}")
     grid = [(float(lr), s) for lr in engine.lr_grid(cfg) for s in range(cfg.sweep.seeds)]
     pick = [grid[i] for i in np.linspace(0, len(grid) - 1, min(runs, len(grid))).astype(int)]
-    t, m, sizes = cfg.task, cfg.model, list(cfg.sweep.batch_sizes)
-    spec = dict(
-        model=m.name, dim=t.dim, width=m.width, depth=m.depth, optimizer=cfg.optimizer.name,
-        noise_std=t.noise_std, spectrum_decay=t.spectrum_decay, n_eval=t.n_eval, steps=steps,
-        batch_sizes=sizes, runs=pick,
-        curve_steps={str(B): engine.curve_points(cfg, B)[0].tolist() for B in sizes},
-    )  # fmt: skip
-    cmd = [sys.executable, "-m", "sweeps.bench_torch", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "sweeps.bench_torch", json.dumps(spec(cfg, pick))]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0

@@ -5,9 +5,10 @@ still traces and lowers it (0.2-0.5 s a program). Here the executable itself is 
 everything that determines it: lrscale's own source, the versions of the libraries that write the
 program, the devices, the compiler options, the sweep's settings (`sweeps.config.settings`, data
 files and corpus hashed in) and the shapes of the call. A custom model's code lives outside
-lrscale, so its programs are never stored. A stored program is compiled afresh, never taken from
-JAX's persistent cache: an executable loaded from there serialises without its code. Entries are
-written whole (a rename); one that fails to load is compiled again.
+lrscale, so its programs are never stored. Only a program compiled afresh is stored: one that
+JAX took from its persistent cache serialises without its code (then the next start takes it from
+there again). Entries are written whole (a rename); one that fails to load is compiled again, and
+one unused for KEEP_DAYS is removed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import importlib.metadata
 import json
 import os
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import jax
@@ -29,13 +32,21 @@ from sweeps.config import Config, settings
 LIBRARIES = ("jax", "jaxlib", "optax", "flax")
 
 
-def _no_persistent_cache():
-    """A context in which this thread compiles without JAX's persistent cache, or None where
-    this JAX has no such switch (then nothing is stored)."""
-    from jax._src import config
+KEEP_DAYS = 30
+# settings that change what a traced program computes, whether set in code or the environment
+JAX_SETTINGS = (
+    "jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_impl",
+    "jax_threefry_partitionable",
+)  # fmt: skip
+_compile = threading.local()  # this thread's compile took its program from JAX's cache
 
-    switch = getattr(config, "enable_compilation_cache", None)
-    return switch(False) if callable(switch) else None
+
+def _note_cache_hit(event: str, **kwargs) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _compile.hit = True
+
+
+jax.monitoring.register_event_listener(_note_cache_hit)
 
 
 @functools.cache
@@ -56,9 +67,12 @@ def key(cfg: Config, batch_size: int, points, args) -> str | None:
     blob = dict(
         source=_source_digest(),
         versions={p: importlib.metadata.version(p) for p in LIBRARIES},
-        devices=[(d.platform, d.device_kind, d.id) for d in jax.devices()],
+        devices=[
+            (d.platform, d.device_kind, d.id, d.client.platform_version) for d in jax.devices()
+        ],
+        xla_flags=os.environ.get("XLA_FLAGS", ""),
+        jax_settings={name: str(getattr(jax.config, name, None)) for name in JAX_SETTINGS},
         options=engine.compiler_options(),
-        x64=jax.config.jax_enable_x64,
         settings=settings(cfg),
         batch_size=batch_size,
         points=[int(p) for p in points],
@@ -77,25 +91,30 @@ def load(folder: Path, k: str):
         return None
     try:
         payload, in_tree, out_tree = pickle.loads(path.read_bytes())
-        return serialize_executable.deserialize_and_load(
+        out = serialize_executable.deserialize_and_load(
             payload, in_tree, out_tree, execution_devices=jax.devices()
         )
+        os.utime(path)  # in use: kept
+        return out
     except Exception:  # an entry from an incompatible build or a damaged file: compile again
         return None
 
 
 def compile_and_save(folder: Path, k: str, lowered):
-    """Compile lowered afresh and store it under key k (where the folder can be written)."""
-    fresh = _no_persistent_cache()
-    if fresh is None:
-        return engine.compile_program(lowered)
-    with fresh:
-        compiled = engine.compile_program(lowered)
+    """Compile lowered and store it under key k, unless it came from JAX's persistent cache."""
+    _compile.hit = False
+    compiled = engine.compile_program(lowered)
+    if _compile.hit:
+        return compiled
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{k}.{os.getpid()}.tmp"
         tmp.write_bytes(pickle.dumps(serialize_executable.serialize(compiled)))
         os.replace(tmp, folder / f"{k}.bin")
+        old = time.time() - KEEP_DAYS * 86400
+        for f in folder.glob("*.bin"):
+            if f.stat().st_mtime < old:
+                f.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or full cache only costs the next start its compile
     return compiled
@@ -106,4 +125,5 @@ def compiled(cfg: Config, folder: Path | None, batch_size: int, points, prog, ar
     k = key(cfg, batch_size, points, args) if folder is not None else None
     if k is None:
         return engine.compile_program(prog.lower(*args))
-    return load(folder, k) or compile_and_save(folder, k, prog.lower(*args))
+    out = load(folder, k)
+    return out if out is not None else compile_and_save(folder, k, prog.lower(*args))

@@ -128,9 +128,10 @@ class PlotSweep(Callback):
     """Once every job of a multirun is done, draw the figures of the whole sweep directory."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        p = config.plot
-        if p.enabled:
-            draw_figures(Path(config.hydra.sweep.dir), list(p.formats), p.figures)
+        if OmegaConf.select(config, "plot.enabled", default=True):
+            formats = OmegaConf.select(config, "plot.formats", default=["png"])
+            which = OmegaConf.select(config, "plot.figures", default="main")
+            draw_figures(Path(config.hydra.sweep.dir), list(formats), which)
 
 
 def tidy_sweep_root(hc, refused: bool = False) -> None:

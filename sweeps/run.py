@@ -81,9 +81,7 @@ def main(dcfg: DictConfig) -> None:
     from sweeps.sweep import Interrupted, run_sweep
 
     if cfg.plot.enabled:  # the figures' imports load in the background while the sweep trains
-        load = threading.Thread(target=importlib.import_module, args=("analysis.plot",))
-        load.daemon = True
-        load.start()
+        threading.Thread(target=_preload, args=("analysis.plot",), daemon=True).start()
     resume = resume_command(hc, out_dir)
     if hc.mode.name == "MULTIRUN":
         _interrupted["note"] = f"finished jobs are kept; resume with:\n  {resume}"
@@ -116,9 +114,18 @@ def hydra_error(e: Exception) -> str:
     return f"{key}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 
+def _preload(module: str) -> None:
+    """Import module now; a failure is left to the import that needs it, which reports it."""
+    try:
+        importlib.import_module(module)
+    except BaseException:
+        pass
+
+
 def plot_shorthand(argv: list[str]) -> list[str]:
-    """`plot=false` (or true) is short for `plot.enabled=false`."""
-    return [f"plot.enabled={a[5:]}" if re.fullmatch(r"plot=\w+", a) else a for a in argv]
+    """`plot=false` (true, a multirun's `plot=true,false`, `+plot=...`) is short for
+    `plot.enabled=...`; `plot={...}` sets the whole node and stays as it is."""
+    return [re.sub(r"^(\+{0,2})plot=(?!\{)", r"\1plot.enabled=", a) for a in argv]
 
 
 def cli() -> None:

@@ -188,8 +188,9 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
 
     points = {b: engine.curve_points(cfg, b) for b in todo}  # (steps, grid values)
 
+    store = cache_dir() / "executables" if cfg.compile_cache else None
+
     def prepare(b):
-        store = cache_dir() / "executables" if cfg.compile_cache else None
         return pool.submit(batch.prepare, cfg, prob, b, lrs, points[b][0], todo[b], store)
 
     # The next batch sizes compile in worker threads, one per core, while this one trains (XLA

@@ -24,12 +24,7 @@ def test_the_pytorch_loop_reaches_the_loss_of_the_sweep(model, optimizer, lr, st
     )  # fmt: skip
     B, lrs, points = 16, np.array([lr], np.float32), engine.curve_points(cfg, 16)[0]
     out, _, _ = batch.train_batch_size(cfg, B, lrs, points)
-    t, m = cfg.task, cfg.model
-    spec = dict(
-        model=model, dim=t.dim, width=m.width, depth=m.depth, optimizer=optimizer,
-        noise_std=t.noise_std, spectrum_decay=t.spectrum_decay, n_eval=t.n_eval, steps=steps,
-        batch_sizes=[B], runs=[(lr, s) for s in range(8)], curve_steps={str(B): points.tolist()},
-    )  # fmt: skip
+    t, spec = cfg.task, bench_e2e.spec(cfg, [(lr, s) for s in range(8)])
     theirs = np.mean(torch_loop.main(spec)["runs"][str(B)]["final_loss"])
     ours = np.mean(out.final_eval_loss)
     # other random streams and (MLP) initialisations, the same problem: seed means agree, midway

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sweeps.results import CURVES, RESULTS
+from sweeps.run import plot_shorthand
 from tests.conftest import SMALL, cli
 
 # Libraries a command that stops before the sweep does without: the figures' and the sweep's
@@ -63,6 +64,23 @@ def test_multirun_jobs_land_side_by_side_and_read_as_one_table(tmp_path):
     for f in ("comparison", "mlp-sgd_heatmap", "linear-sgd_loss_vs_lr"):
         assert (figures / f"{f}.png").exists() and (figures / f"{f}.svg").exists()
     assert not (sweep_dir / "0" / "_analysis" / "figures").exists()
+
+
+def test_plot_false_is_short_for_plot_enabled_false():
+    argv = [
+        "plot=false",
+        "plot=true,false",
+        "++plot=False",
+        "plot.formats=[svg]",
+        "plot={enabled:0}",
+    ]
+    assert plot_shorthand(argv) == [
+        "plot.enabled=false",
+        "plot.enabled=true,false",
+        "++plot.enabled=False",
+        "plot.formats=[svg]",
+        "plot={enabled:0}",
+    ]
 
 
 @pytest.mark.parametrize(
