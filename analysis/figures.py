@@ -10,6 +10,7 @@ whole figures of a sweep the same way, with `register_figure`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -462,16 +463,16 @@ def draw(
         cb = (crit or {}).get(sid)
         ctx["crit"] = None if cb is None or isinstance(cb, str) else cb
         s = slug(lab)
-        axes = {
-            "loss_vs_lr": want("loss_vs_lr")
-            and loss_vs_lr(c, o, overlays=ov("loss_vs_lr"), ctx=ctx),
-            "eta_vs_batch": want("eta_vs_batch")
-            and eta_vs_batch(o, f, overlays=ov("eta_vs_batch"), ctx=ctx),
-            "heatmap": want("heatmap") and heatmap(c, o, overlays=ov("heatmap"), ctx=ctx),
-            **{name: want(name) and fn(ctx, ov(name)) for name, fn in FIGURES.items()},
+        part = functools.partial
+        kinds = {  # drawn and saved one at a time
+            "loss_vs_lr": part(loss_vs_lr, c, o, overlays=ov("loss_vs_lr"), ctx=ctx),
+            "eta_vs_batch": part(eta_vs_batch, o, f, overlays=ov("eta_vs_batch"), ctx=ctx),
+            "heatmap": part(heatmap, c, o, overlays=ov("heatmap"), ctx=ctx),
+            **{name: part(fn, ctx, ov(name)) for name, fn in FIGURES.items()},
         }
-        for name, ax in axes.items():
-            if isinstance(ax, plt.Axes):  # not skipped (False), drawn (a figure may be None)
+        for name, draw_one in kinds.items():
+            ax = draw_one() if want(name) else None
+            if ax is not None:
                 files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
     several = opt["sweep_id"].nunique() > 1
     if opt["usable"].any() and (only is None or ("comparison" in only and several)):
