@@ -227,8 +227,9 @@ def train_lane(cfg: Config, prob: Problem, batch_size: int, points, data, lr, se
 
 
 def compiler_options() -> dict:
-    """XLA options of every sweep program: on CPU, LLVM's -O1 instead of -O2 halves the compile
-    and leaves the results bit for bit and the run time as they were (docs/performance.md)."""
+    """XLA options of every sweep program: on CPU, LLVM's -O1 instead of -O2 halves the compile;
+    eval losses stay bit for bit, a segment's mean train loss may move by an ulp, run times by
+    0-4% (docs/performance.md, "Cold compile")."""
     return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
 
 

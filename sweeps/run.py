@@ -118,7 +118,7 @@ def _preload(module: str) -> None:
     """Import module now; a failure is left to the import that needs it, which reports it."""
     try:
         importlib.import_module(module)
-    except BaseException:
+    except Exception:
         pass
 
 
