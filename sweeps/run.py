@@ -69,6 +69,7 @@ def save_records(hc, dcfg: DictConfig, out_dir: Path) -> None:
 def main(dcfg: DictConfig) -> None:
     hc = HydraConfig.get()
     logging.getLogger("jax").setLevel(logging.WARNING)  # no note on absent TPU plugins
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # nor on its font cache
     out_dir = Path(hc.runtime.output_dir)
     try:
         cfg = validate(to_config(dcfg))
