@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import figures, output, theory
+from analysis import figures_base, output, theory
 from analysis.output import OutputError
 
 COVERED = ("sgd", "momentum", "nesterov")
@@ -206,12 +206,12 @@ def edge_overlay(ax, ctx: dict) -> None:
     th = _theory(ctx)
     if th is None:
         return
-    col = figures.colors(th["batch_size"])
+    col = figures_base.colors(th["batch_size"])
     tr = ax.get_xaxis_transform()
     for b, e in zip(th["batch_size"], th["lr_edge"], strict=True):
         ax.plot([e, e], [0.0, 0.07], color=col[int(b)], lw=2.2, transform=tr, zorder=6)
     ax.plot([], [], color="0.3", lw=2.2, label="divergence edge η_max(B),\nexact theory (tick)")
 
 
-figures.register_overlay("eta_vs_batch", eta_overlay)
-figures.register_overlay("loss_vs_lr", edge_overlay)
+figures_base.register_overlay("eta_vs_batch", eta_overlay)
+figures_base.register_overlay("loss_vs_lr", edge_overlay)

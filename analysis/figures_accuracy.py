@@ -1,6 +1,6 @@
 """The accuracy-vs-learning-rate figure of each sweep that has an accuracy (classification).
 
-Importing this module registers it with analysis.figures, so `figures.draw` adds
+Importing this module registers it with analysis.figures_base, so `figures.draw` adds
 <sweep>_accuracy_vs_lr beside the loss figures.
 """
 
@@ -9,20 +9,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import figures, metric
+from analysis import figures_base, metric
 
 
 def accuracy_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     """Seed-mean final eval accuracy vs lr, one line per batch size; eta* starred; divergence
     shaded (a diverged lane's accuracy is 0, so it pulls the seed mean down)."""
-    ax = figures.new_axes(ax)
-    col = figures.per_lr(ax, curve, opt, "accuracy", "accuracy")
+    ax = figures_base.new_axes(ax)
+    col = figures_base.per_lr(ax, curve, opt, "accuracy", "accuracy")
     ax.set(xlabel="learning rate η", ylabel="final eval accuracy (seed mean)")
     top = np.nanmax(curve["accuracy"].to_numpy(float))
     ax.set_ylim(0, min(1.0, top + 0.05) if np.isfinite(top) else 1.0)
-    ax.set_title(f"{opt['label'].iloc[0]}: accuracy vs learning rate\n({figures.subtitle(opt)})")
-    figures.overlay("accuracy_vs_lr", ax, ctx, overlays)
-    figures.lr_legend(ax, curve, col, metric.of(opt).star)
+    sub = figures_base.subtitle(opt)
+    ax.set_title(f"{opt['label'].iloc[0]}: accuracy vs learning rate\n({sub})")
+    figures_base.overlay("accuracy_vs_lr", ax, ctx, overlays)
+    figures_base.lr_legend(ax, curve, col, metric.of(opt).star)
     return ax
 
 
@@ -33,4 +34,4 @@ def _draw(ctx: dict, overlays):
     return accuracy_vs_lr(c, ctx["opt"], overlays=overlays, ctx=ctx)
 
 
-figures.register_figure("accuracy_vs_lr", _draw)
+figures_base.register_figure("accuracy_vs_lr", _draw)

@@ -1,7 +1,7 @@
 """The two critical-batch figures of a sweep (`analysis.critical`): steps to the target loss vs
 batch size, and the samples-vs-steps trade-off.
 
-Importing this module registers them with analysis.figures; `figures.draw` draws them for every
+Importing this module registers them with analysis.figures_base; `figures.draw` draws them for every
 sweep whose critical batch size could be had (its `crit` argument).
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from analysis import (
     critical,
-    figures,
+    figures_base,
     figures_data,  # noqa: F401  (registered first: these two come last, as ever)
     metric,
 )
@@ -25,7 +25,7 @@ def _critical_title(label: str, crit, what: str, ctx: dict | None) -> str:
 
 def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
     """Steps to the target loss vs B (log-log) with the fitted S(B) and perfect scaling."""
-    ax = figures.new_axes(ax, (7.5, 5))
+    ax = figures_base.new_axes(ax, (7.5, 5))
     t, f = crit.table, crit.fit
     B, S = t["batch_size"].to_numpy(float), t["steps"].to_numpy(float)
     g = np.geomspace(B.min() / 1.3, B.max() * 1.3, 200)
@@ -53,7 +53,7 @@ def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
         xlabel="batch size B (samples per step)",
         ylabel="steps to target S (optimizer steps)",
     )
-    figures.batch_axis(ax, B)
+    figures_base.batch_axis(ax, B)
     ax.set_ylim(min(S.min(), f.S_min) / 2.5, S.max() * 1.6)  # the 1/B line would run off
     # Shallue et al. 2019's three regimes, where the range shows them
     tr = ax.get_xaxis_transform()
@@ -65,14 +65,14 @@ def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
         if B.min() <= x <= B.max():
             ax.text(x, 0.03, text, transform=tr, ha="center", va="bottom", fontsize="small")
     ax.set_title(_critical_title(label, crit, "steps to target vs batch size", ctx))
-    figures.overlay("steps_vs_batch", ax, ctx, overlays)
+    figures_base.overlay("steps_vs_batch", ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
 
 def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
     """Samples vs steps to the target loss: the measured points and the fitted hyperbola."""
-    ax = figures.new_axes(ax, (7.5, 5))
+    ax = figures_base.new_axes(ax, (7.5, 5))
     t, f = crit.table, crit.fit
     B = t["batch_size"].to_numpy(float)
     g = np.geomspace(B.min() / 2, B.max() * 2, 300)
@@ -80,7 +80,7 @@ def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
     ax.plot(S, E, color="tab:blue", lw=2, label="fit (S/S_min − 1)(E/E_min − 1) = 1")
     ax.axvline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
     ax.axhline(f.E_min, color="tab:purple", ls="--", lw=1.2, label=f"E_min = {f.E_min:.3g} samples")
-    col = figures.colors(B)
+    col = figures_base.colors(B)
     for b, s_, e in zip(B, t["steps"], t["samples"], strict=True):
         ax.scatter(s_, e, color=col[int(b)], edgecolors="k", linewidths=0.5, s=40, zorder=4)
         ax.annotate(
@@ -94,7 +94,7 @@ def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
         ylabel="samples to target E = B·S",
     )
     ax.set_title(_critical_title(label, crit, "samples vs steps trade-off", ctx))
-    figures.overlay("tradeoff", ax, ctx, overlays)
+    figures_base.overlay("tradeoff", ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
@@ -108,5 +108,5 @@ def _draw(fn):
     return draw
 
 
-figures.register_figure("steps_vs_batch", _draw(steps_vs_batch))
-figures.register_figure("tradeoff", _draw(tradeoff))
+figures_base.register_figure("steps_vs_batch", _draw(steps_vs_batch))
+figures_base.register_figure("tradeoff", _draw(tradeoff))

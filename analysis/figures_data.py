@@ -5,7 +5,7 @@
 <sweep>_batch_vs_data         B_opt(D) and B_crit(D) with intervals and fitted power laws, the
                               exact theory where it applies, the literature's exponents
 
-Importing this module registers them with analysis.figures.
+Importing this module registers them with analysis.figures_base.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import across, across_laws, figures
+from analysis import across, across_laws, figures_base
 
 
 def _d_norm(D) -> mcolors.LogNorm:
@@ -29,7 +29,7 @@ def _units(o: pd.DataFrame) -> str:
 
 def eta_by_data(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """eta*(B | D): the usable optima of every D as one line, coloured by D."""
-    ax = figures.new_axes(ax)
+    ax = figures_base.new_axes(ax)
     u = o[o["usable"]]
     key = across.d_axis(o)
     norm, cmap = _d_norm(o[key]), plt.get_cmap("viridis")
@@ -43,13 +43,13 @@ def eta_by_data(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     ax.figure.colorbar(sm, ax=ax, label=f"data budget D ({_units(o)})")
     ax.set_title(f"{label}: η*(B) at every data budget D\n(usable optima; one line per D)")
     ax.legend(loc="best", fontsize=8)
-    figures.overlay("eta_vs_batch_by_data", ax, ctx, overlays)
+    figures_base.overlay("eta_vs_batch_by_data", ax, ctx, overlays)
     return ax
 
 
 def eta_map(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """eta* over (B, D) as a heatmap; cells without a located eta* are blank."""
-    ax = figures.new_axes(ax)
+    ax = figures_base.new_axes(ax)
     u = o[o["usable"]]
     key = across.d_axis(o)
     grid = u.pivot_table(index=key, columns="batch_size", values="eta", aggfunc="first")
@@ -65,7 +65,7 @@ def eta_map(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     ax.set(xlabel="batch size B", ylabel=f"data budget D ({_units(o)})")
     ax.grid(False)
     ax.set_title(f"{label}: η* over batch size and data budget\n(blank: η* not located)")
-    figures.overlay("eta_map", ax, ctx, overlays)
+    figures_base.overlay("eta_map", ax, ctx, overlays)
     return ax
 
 
@@ -78,7 +78,7 @@ SERIES = [
 
 def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     """B_opt(D) and B_crit(D) with intervals, their power laws, theory and the literature."""
-    ax = figures.new_axes(ax, size=(11.5, 5.2))
+    ax = figures_base.new_axes(ax, size=(11.5, 5.2))
     D = t["samples"].to_numpy(float)
     for col, name, c, law in SERIES:
         y = t[col].to_numpy(float)
@@ -119,7 +119,7 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
         f"{label}: best and critical batch size vs data budget\n(intervals: bootstrap over seeds)"
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, borderaxespad=0)
-    figures.overlay("batch_vs_data", ax, ctx, overlays)
+    figures_base.overlay("batch_vs_data", ax, ctx, overlays)
     return ax
 
 
@@ -149,6 +149,6 @@ def _batch_vs_data(d, ctx, overlays):
     return batch_vs_data(d.table, d.laws, ctx["label"], overlays=overlays, ctx=ctx)
 
 
-figures.register_figure("eta_vs_batch_by_data", _draw(_eta_by_data))
-figures.register_figure("eta_map", _draw(_eta_map))
-figures.register_figure("batch_vs_data", _draw(_batch_vs_data))
+figures_base.register_figure("eta_vs_batch_by_data", _draw(_eta_by_data))
+figures_base.register_figure("eta_map", _draw(_eta_map))
+figures_base.register_figure("batch_vs_data", _draw(_batch_vs_data))

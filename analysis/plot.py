@@ -23,6 +23,7 @@ from analysis import (
     critical,
     figures,
     figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
+    figures_base,
     figures_critical,  # noqa: F401  (importing it registers the critical-batch figures)
     figures_data,  # noqa: F401  (importing it registers the figures across the data budget)
     laws,
@@ -129,13 +130,13 @@ def out_dir(paths: Iterable[str | Path], sub: str = "") -> Path:
 def plot_dirs(
     paths: Iterable[str | Path],
     out: str | Path | None = None,
-    formats=figures.FORMATS,
+    formats=figures_base.FORMATS,
     skip_bad: bool = False,
     by: str = "loss",
     main_only: bool = False,
 ) -> list[Path]:
     """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES) and
-    the analysis tables; main_only: the figures of figures.MAIN alone, without the tables."""
+    the analysis tables; main_only: the figures of figures_base.MAIN alone, without the tables."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     a = analyse(paths, skip_bad=skip_bad, by=by, curves=not main_only)
     for p in a.problems:
@@ -149,7 +150,7 @@ def plot_dirs(
         formats,
         crit=a.crit,
         data=a.data,
-        only=figures.MAIN if main_only else None,
+        only=figures_base.MAIN if main_only else None,
     )
     write_tables(a, paths)
     return [f for fs in files.values() for f in fs]
@@ -184,7 +185,7 @@ def _args(argv, prog: str, what: str, out_help: str):
     ap.add_argument("--out", help=out_help)
     ap.add_argument(
         "--format",
-        default=",".join(figures.FORMATS),
+        default=",".join(figures_base.FORMATS),
         help="comma-separated image formats (default: %(default)s)",
     )
     ap.add_argument(
@@ -217,7 +218,7 @@ def _args(argv, prog: str, what: str, out_help: str):
         ap.error(f"--level must be between 0 and 1 (got {args.level})")
     if args.boot < 0:
         ap.error(f"--boot must be >= 0 (got {args.boot})")
-    bad = sorted(set(args.format.split(",")) - set(figures.supported_formats()))
+    bad = sorted(set(args.format.split(",")) - set(figures_base.supported_formats()))
     if bad:
         ap.error(f"--format: cannot write {', '.join(bad)}")
     return args

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import (
     figures,
+    figures_base,
     laws,
     metric,
     output,
@@ -176,7 +177,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
         out += [f"Best by AIC: {r['words']}. Small-batch slope: {slope_text(r)}.", ""]
     else:
         out += [f"No law fitted: {r['reason']}.", ""]
-    s = figures.slug(lab)
+    s = figures_base.slug(lab)
     for name, alt in (
         ("eta_vs_batch", "eta* vs batch size"),
         ("loss_vs_lr", "loss vs lr"),
@@ -223,7 +224,7 @@ def write_report(
     out: str | Path | None = None,
     skip_bad: bool = False,
     n_boot: int = 1000,
-    formats=figures.FORMATS,
+    formats=figures_base.FORMATS,
     by: str = "loss",
 ) -> Path:
     """Draw the figures and write report.md (default: <common dir of paths>/_analysis/report.md)."""
@@ -231,7 +232,7 @@ def write_report(
     return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot, by=by), paths, out, formats)
 
 
-def _write(a: Analysis, paths, out, formats=figures.FORMATS) -> Path:
+def _write(a: Analysis, paths, out, formats=figures_base.FORMATS) -> Path:
     """The figures beside the report, then the report itself, written whole or not at all
     (analysis.output.OutputError naming the path where either cannot be written)."""
     path = Path(out) if out else out_dir(paths, REPORT)

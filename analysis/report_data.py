@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import across, across_laws, figures
+from analysis import across, across_laws, figures_base
 from analysis.answers import fmt, interval
 from analysis.report_sections import link, table
 
@@ -115,7 +115,7 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
         head = [d, "batch sizes", "B_opt", "B_crit (S-E)", "B_crit (20% rule)"]
         head += ["B_opt theory", "B_crit (S-E) theory"] if "B_opt_theory" in t else []
         out += [table(head, rows), ""]
-    s = figures.slug(label)
+    s = figures_base.slug(label)
     for name, alt in (
         ("eta_vs_batch_by_data", "eta*(B) at every data budget"),
         ("eta_map", "eta* over batch size and data budget"),

@@ -179,8 +179,8 @@ class SweepConfig:
     memory_gb: float | None = None  # lanes run in chunks that fit this; None: half the device's
 
 
-# What matplotlib writes without extra packages (analysis.figures.supported_formats); checked at
-# start-up from here so that a config error does not import matplotlib.
+# What matplotlib writes without extra packages (analysis.figures_base.supported_formats);
+# checked at start-up from here so that a config error does not import matplotlib.
 PLOT_FORMATS = ("png", "svg", "svgz", "pdf", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 
 

@@ -111,7 +111,7 @@ def test_outputs_go_to_the_directory_the_inputs_share(tmp_path):
 
 
 def test_overlays_are_drawn_on_their_figure(tmp_path):
-    from analysis import figures
+    from analysis import figures, figures_base
 
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
     a = analyse([run], n_boot=50)
@@ -121,11 +121,11 @@ def test_overlays_are_drawn_on_their_figure(tmp_path):
         seen.append((ax.get_title(), ctx["label"], len(ctx["opt"])))
         ax.plot([1, 1024], [1e-3, 1.0], label="theory")
 
-    figures.register_overlay("eta_vs_batch", theory)
+    figures_base.register_overlay("eta_vs_batch", theory)
     try:
         figures.draw(a.res, a.curve, a.opt, a.fits, tmp_path / "f", ("png",))
     finally:
-        figures.OVERLAYS["eta_vs_batch"].remove(theory)
+        figures_base.OVERLAYS["eta_vs_batch"].remove(theory)
     assert seen == [
         (
             "linear+sgd: optimal learning rate vs batch size\n"
