@@ -75,8 +75,8 @@ def spec(cfg, runs: list[tuple[float, int]]) -> dict:
 
 
 def torch_loop(workload: str, runs: int) -> dict:
-    """Seconds of the PyTorch loop over the whole grid (scaled from `runs` runs per batch size),
-    and the median final loss of the runs it trained."""
+    """Seconds of the PyTorch loop over the whole grid, scaled from `runs` runs per batch size
+    (start-up counted once), and the seconds it measured."""
     steps, extra = E2E[workload]
     cfg = config(workload, steps, *extra, f"sweep.batch_sizes={BATCH_SIZES}")
     grid = [(float(lr), s) for lr in engine.lr_grid(cfg) for s in range(cfg.sweep.seeds)]
@@ -130,7 +130,7 @@ def table(df: pd.DataFrame) -> str:
     ]  # fmt: skip
     fmt = {c: "{:.1f}".format for c in ("lrscale_s", "wait_s", "compile_s", "run_s", "torch_s")}
     fmt.update(
-        figures_s="{:.2f}".format,
+        figures_s="{:.1f}".format,
         compile_share="{:.0%}".format,
         speedup="{:.1f}x".format,
         target=lambda v: "" if pd.isna(v) else f">= {v:g}x",

@@ -30,8 +30,6 @@ from sweeps import engine
 from sweeps.config import Config, settings
 
 LIBRARIES = ("jax", "jaxlib", "optax", "flax")
-
-
 KEEP_DAYS = 30
 # settings that change what a traced program computes, whether set in code or the environment
 JAX_SETTINGS = (
@@ -108,7 +106,7 @@ def compile_and_save(folder: Path, k: str, lowered):
         return compiled
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{k}.{os.getpid()}.tmp"
+        tmp = folder / f".{k}.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_bytes(pickle.dumps(serialize_executable.serialize(compiled)))
         os.replace(tmp, folder / f"{k}.bin")
         old = time.time() - KEEP_DAYS * 86400
