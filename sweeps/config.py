@@ -228,6 +228,8 @@ def to_config(dcfg) -> Config:
     """
     try:
         plain = OmegaConf.to_container(dcfg) if OmegaConf.is_config(dcfg) else dict(dcfg)
+        if isinstance(plain.get("plot"), bool):  # stored by earlier versions: now plot.enabled
+            plain["plot"] = {"enabled": plain["plot"]}
         task = plain.get("task") or {}
         name = task.get("name", "regression") if isinstance(task, dict) else None
         if name not in TASK_SCHEMAS:

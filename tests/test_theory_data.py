@@ -6,7 +6,7 @@ import pytest
 
 from analysis.load import load_curves
 from analysis.theory import expected_loss, optimal_lr
-from analysis.theory_data import optimal_across_data, stored_config, theory_curves
+from analysis.theory_data import optimal_across_data, stored_config, theory_curves, uncovered
 from sweeps import engine
 from sweeps.results import CURVES
 from sweeps.sweep import run_sweep
@@ -112,3 +112,14 @@ def test_uncovered_configs_are_refused(over, why):
         theory_curves(cfg, pts, [0.01])
     with pytest.raises(ValueError, match=why):
         optimal_across_data(cfg, pts)
+
+
+def test_configs_stored_by_earlier_versions_load():
+    """The committed reference sweep stored `plot: false` where the config now has a plot node:
+    its config still loads, so the theory still covers its linear+SGD sweep."""
+    from pathlib import Path
+
+    ref = Path(__file__).resolve().parents[1] / "outputs" / "homework" / "0" / "results.parquet"
+    cfg = stored_config(ref)
+    assert (cfg.model.name, cfg.optimizer.name, cfg.plot.enabled) == ("linear", "sgd", False)
+    assert uncovered(cfg) == ""
