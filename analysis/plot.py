@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import (
     across,
-    compare,  # noqa: F401  (importing it registers the theory overlays)
+    compare,  # importing it registers the theory overlays
     critical,
     figures,
     figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
@@ -48,6 +48,18 @@ class Analysis:
     crit: dict = field(default_factory=dict)
     metric: str = "loss"  # what eta* optimises (analysis.metric)
     data: tables.Across | None = None  # across the data budget (sweeps with loss curves)
+
+
+def warm_up(settings: dict | None = None, batch_sizes=()) -> None:
+    """Do ahead, while a sweep trains, what the first figures of a process would wait for:
+    matplotlib's mathtext parser, built on first use (0.25 s), and the exact theory (0.3 s) of
+    the sweep with these settings columns and batch sizes, where the theory covers it."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.mathtext import MathTextParser
+
+    MathTextParser("agg").parse(r"$10^{-1}$", 100, FontProperties())
+    if settings is not None:
+        compare.predicted(pd.DataFrame([{**settings, "batch_size": b} for b in batch_sizes]))
 
 
 def curves_of(paths, skip_bad: bool) -> pd.DataFrame | str:

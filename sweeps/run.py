@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import re
@@ -81,8 +80,10 @@ def main(dcfg: DictConfig) -> None:
     from sweeps.rundir import OutputError, ResumeError
     from sweeps.sweep import Interrupted, run_sweep
 
-    if cfg.plot.enabled:  # the figures' imports load in the background while the sweep trains
-        threading.Thread(target=_preload, args=("analysis.plot",), daemon=True).start()
+    # the figures' imports and first work go ahead in the background while the sweep trains
+    ahead = threading.Thread(target=_prepare_figures, args=(cfg,), daemon=True)
+    if cfg.plot.enabled:
+        ahead.start()
     resume = resume_command(hc, out_dir)
     if hc.mode.name == "MULTIRUN":
         _interrupted["note"] = f"finished jobs are kept; resume with:\n  {resume}"
@@ -101,6 +102,7 @@ def main(dcfg: DictConfig) -> None:
     print(f"results: {out_dir / RESULTS}")
     _interrupted["note"] = results_safe(out_dir)
     if cfg.plot.enabled and hc.mode.name != "MULTIRUN":  # a multirun: drawn whole by PlotSweep
+        ahead.join()
         draw_figures(out_dir, cfg.plot.formats, cfg.plot.figures)
 
 
@@ -115,10 +117,14 @@ def hydra_error(e: Exception) -> str:
     return f"{key}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 
-def _preload(module: str) -> None:
-    """Import module now; a failure is left to the import that needs it, which reports it."""
+def _prepare_figures(cfg) -> None:
+    """Import the figure modules and warm them up (analysis.plot.warm_up); a failure is left to
+    the figures themselves, which report it."""
     try:
-        importlib.import_module(module)
+        from analysis.plot import warm_up
+        from sweeps.config import settings
+
+        warm_up(settings(cfg), cfg.sweep.batch_sizes)
     except Exception:
         pass
 

@@ -186,3 +186,37 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
     handles, _ = ax.get_legend_handles_labels()
     marks = {h.lines[0].get_marker() for h in handles if hasattr(h, "lines")}
     assert len(marks) == len(etas)  # one marker per sweep, so many sweeps stay apart
+
+
+def test_warm_up_computes_the_theory_the_figures_use(tiny, monkeypatch):
+    """What the command line computes while a sweep trains is what its figures look up."""
+    from analysis.plot import warm_up
+    from sweeps.config import settings
+
+    cfg, _, a = tiny
+    monkeypatch.setattr(compare, "_MEMO", {})
+    warm_up(settings(cfg), cfg.sweep.batch_sizes)
+    monkeypatch.setattr(compare, "compute", lambda key: pytest.fail("recomputed"))
+    res = a.res.drop(columns="source")  # no theory file beside the results to fall back on
+    assert compare.predicted(res)["batch_size"].tolist() == cfg.sweep.batch_sizes
+
+
+def test_minor_ticks_that_draw_nothing_are_dropped_and_the_figure_is_unchanged(tiny, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from analysis import figures_base
+
+    _, _, a = tiny
+    pngs = []
+    for drop in (False, True):
+        ax = figures.loss_vs_lr(a.curve, a.opt)
+        ax.set_ylim(0.5, 3)  # one power of ten in view: matplotlib labels the minor ticks
+        if drop:
+            figures_base.drop_hidden_minor_ticks(ax.figure)
+            assert len(ax.xaxis.get_minor_locator().tick_values(1e-3, 1)) == 0  # three decades
+            assert len(ax.yaxis.get_minor_locator().tick_values(0.5, 3)) > 0
+        ax.figure.set_layout_engine("none")
+        ax.figure.savefig(tmp_path / f"{drop}.png", dpi=60)
+        plt.close(ax.figure)
+        pngs.append((tmp_path / f"{drop}.png").read_bytes())
+    assert pngs[0] == pngs[1]
