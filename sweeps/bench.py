@@ -6,12 +6,13 @@
 For linear+SGD and mlp+Adam, every batch size 1..1024 trains 32 learning rates x 4 seeds for a
 fixed number of steps in one compiled program (as `sweeps.sweep` does); a byte-level transformer
 with Adam (task=text) trains 8 x 2 lanes for an eighth of the steps at batch sizes up to 64
-sequences, with no per-run loop to compare. Per batch size: compile
-seconds from a cold and from a warm persistent cache, run seconds, lane-steps per second, achieved
-GFLOP/s from the analytic count of `step_flops` and `eval_flops`, utilisation of the float32
-matmul peak measured in the same process, and the speed-up over `loop_fns`, the same training
-written without vmap (one jitted step per call, one (lr, seed) run at a time), timed on a few
-lanes and scaled to the grid. Rows with batch_size <NA> total the whole sweep.
+sequences, with no per-run loop to compare. Per batch size: compile seconds from a cold and from
+a warm persistent cache, run seconds, lane-steps per second, achieved GFLOP/s from the analytic
+count of `step_flops` and `eval_flops`, utilisation of the float32 matmul peak measured in the
+same process, the least memory traffic of `lane_traffic` per second (gbs) beside a STREAM triad's
+bandwidth (stream_gbs), and the speed-up over `loop_fns`, the same training written without vmap
+(one jitted step per call, one (lr, seed) run at a time), timed on a few lanes and scaled to the
+grid. Rows with batch_size <NA> total the whole sweep.
 
 Speed-ups: cold = every run of the loop compiles its own step (a script launched per (lr, seed),
 e.g. by a Hydra multirun over lr and seed), the vmapped sweep compiles once per batch size with an
@@ -46,6 +47,7 @@ from sweeps.bench_measure import (
     eval_flops,
     lane_flops,
     lane_matmuls,
+    lane_traffic,
     spanning,
     step_flops,
     time_program,
@@ -54,14 +56,17 @@ from sweeps.bench_scan import plot_scan, scan
 from sweeps.config import Config
 
 # Re-exported: the benchmark's measuring functions, reached as sweeps.bench.<name>.
-__all__ = ["WORKLOADS", "config", "dots", "eval_flops", "lane_matmuls", "step_flops", "main"]
+__all__ = [
+    "WORKLOADS", "config", "dots", "eval_flops", "lane_matmuls", "lane_traffic", "step_flops",
+    "main",
+]  # fmt: skip
 
 BATCH_SIZES = [2**k for k in range(11)]
 QUICK_BATCH_SIZES = [1, 256]
 COLUMNS = [
     "workload", "devices", "batch_size", "lanes", "steps", "compile_s", "compile_warm_s", "run_s",
-    "lane_steps_per_s", "gflops", "peak_gflops", "util", "lane_dot_gflops", "base_compile_s",
-    "base_run_s",
+    "lane_steps_per_s", "gflops", "peak_gflops", "util", "lane_dot_gflops", "gbs", "stream_gbs",
+    "base_compile_s", "base_run_s",
     "speedup_cold", "speedup_warm", "speedup_run",
 ]  # fmt: skip
 
@@ -72,13 +77,14 @@ def bench_batch(cfg: Config, B: int, loop_lanes: int, cap: int) -> dict:
     points = engine.curve_steps(steps, cfg.sweep.curve_points)
     L = cfg.sweep.lr.num * cfg.sweep.seeds
     t = time_program(cfg, B, points)
-    flop = L * lane_flops(cfg, B, points)
+    flop, traffic = L * lane_flops(cfg, B, points), L * lane_traffic(cfg, B, points)
     gflops = flop / t["run_s"] / 1e9
     row = dict(
         devices=jax.device_count(), batch_size=B, lanes=L, steps=steps,
         compile_s=t["compile_s"], compile_warm_s=t["compile_warm_s"], run_s=t["run_s"],
         lane_steps_per_s=L * steps / t["run_s"], gflops=gflops, peak_gflops=t["peak"],
-        util=gflops / t["peak"], flop=flop, lane_dot_gflops=t["lane_dot"],
+        util=gflops / t["peak"], flop=flop, lane_dot_gflops=t["lane_dot"], traffic=traffic,
+        gbs=traffic / t["run_s"] / 1e9, stream_gbs=t["stream"],
         lane_dots=" ".join("x".join(map(str, d)) for d, _ in spanning(t["hlo"], cfg, B)),
     )  # fmt: skip
     if loop_lanes:
@@ -89,17 +95,19 @@ def bench_batch(cfg: Config, B: int, loop_lanes: int, cap: int) -> dict:
 
 def totals(rows: pd.DataFrame) -> dict:
     """The whole sweep of one workload: every batch size of rows summed."""
-    s = rows[["compile_s", "compile_warm_s", "run_s", "flop", "base_compile_s", "base_run_s"]]
-    s = s.sum(min_count=1)
-    peak = (rows["peak_gflops"] * rows["run_s"]).sum() / s["run_s"]  # time-weighted
+    summed = ["compile_s", "compile_warm_s", "run_s", "flop", "traffic", "base_compile_s"]
+    s = rows[[*summed, "base_run_s"]].sum(min_count=1)
+    t = s["run_s"]
+    # time-weighted: what the device offered while each batch size ran
+    peak, stream = ((rows[k] * rows["run_s"]).sum() / t for k in ("peak_gflops", "stream_gbs"))
     L = rows["lanes"].iloc[0]
     return dict(
         devices=rows["devices"].iloc[0], batch_size=pd.NA, lanes=L, steps=rows["steps"].sum(),
-        compile_s=s["compile_s"], compile_warm_s=s["compile_warm_s"], run_s=s["run_s"],
-        lane_steps_per_s=L * rows["steps"].sum() / s["run_s"], gflops=s["flop"] / s["run_s"] / 1e9,
-        peak_gflops=peak, util=s["flop"] / s["run_s"] / 1e9 / peak, flop=s["flop"],
-        lane_dot_gflops=np.nan,
-        base_compile_s=s["base_compile_s"], base_run_s=s["base_run_s"],
+        compile_s=s["compile_s"], compile_warm_s=s["compile_warm_s"], run_s=t,
+        lane_steps_per_s=L * rows["steps"].sum() / t, gflops=s["flop"] / t / 1e9,
+        peak_gflops=peak, util=s["flop"] / t / 1e9 / peak, flop=s["flop"],
+        lane_dot_gflops=np.nan, traffic=s["traffic"], gbs=s["traffic"] / t / 1e9,
+        stream_gbs=stream, base_compile_s=s["base_compile_s"], base_run_s=s["base_run_s"],
     )  # fmt: skip
 
 
@@ -258,7 +266,8 @@ def table(df: pd.DataFrame) -> str:
     fmt = {
         "compile_s": "{:.2f}", "compile_warm_s": "{:.2f}", "run_s": "{:.3f}",
         "lane_steps_per_s": "{:.3g}", "gflops": "{:.2f}", "peak_gflops": "{:.1f}",
-        "util": "{:.1%}", "lane_dot_gflops": "{:.1f}", "base_compile_s": "{:.2f}",
+        "util": "{:.1%}", "lane_dot_gflops": "{:.1f}", "gbs": "{:.1f}", "stream_gbs": "{:.1f}",
+        "base_compile_s": "{:.2f}",
         "base_run_s": "{:.1f}",
         "speedup_cold": "{:.1f}x", "speedup_warm": "{:.1f}x", "speedup_run": "{:.0f}x",
     }  # fmt: skip

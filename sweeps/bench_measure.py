@@ -85,6 +85,20 @@ def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
     return best
 
 
+def stream_gbs(n: int = 2**24, reps: int = 5) -> float:
+    """Memory bandwidth of this device in GB/s: a STREAM triad a + 3 b over float32 arrays far
+    larger than the caches (two read and one written per call), best of reps."""
+    a, b = jnp.ones(n, jnp.float32), jnp.full(n, 2.0, jnp.float32)
+    f = jax.jit(lambda a, b: a + 3.0 * b).lower(a, b).compile()
+    f(a, b).block_until_ready()
+    best = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = max(best, 3 * 4 * n / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def lane_dot_gflops(cfg: Config, B: int, reps: int = 5) -> float:
     """GFLOP/s of the MLP's hidden-layer product on its own: every lane's (B x W) @ (W x W),
     batched over the lanes as the sweep program does; the ceiling XLA reaches for the product
@@ -129,6 +143,22 @@ def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
     return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
 
 
+def lane_traffic(cfg: Config, B: int, points: np.ndarray) -> float:
+    """The least memory traffic of one whole lane in bytes, were nothing kept in cache between
+    passes: per step, the weights read forward and backward, the gradient written, and the
+    update reading gradient, parameters and moments and writing parameters and moments (6
+    passes over the parameters with SGD, 8 with momentum, 10 with Adam), and each example's
+    activations written forward and read backward, their gradients likewise (4 passes); per
+    eval, the weights read and each held-out example's activations written and read."""
+    prob, o = engine.build(cfg), cfg.optimizer
+    m, n_eval = prob.model, prob.task.columns["eval_size"] or 0
+    moments = 2 if o.name == "adam" else int(bool(o.momentum))
+    step = (6 + 2 * moments) * m.n_params + 4 * B * m.activations
+    evals = m.n_params + 2 * n_eval * m.activations
+    size = jnp.dtype(cfg.sweep.dtype).itemsize
+    return size * (cfg.sweep.budget.steps_for(B) * step + len(points) * evals)
+
+
 def place(lrs: np.ndarray, seeds: np.ndarray, data: dict):
     """Inputs of a program as `sweeps.sweep` places them: lrs sharded over every local device."""
     mesh = Mesh(np.array(jax.devices()), ("lanes",))
@@ -140,7 +170,8 @@ def place(lrs: np.ndarray, seeds: np.ndarray, data: dict):
 
 
 def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> dict:
-    """Cold compile, warm-cache compile and run seconds, the peak around the run, the HLO.
+    """Cold compile, warm-cache compile and run seconds, the peak around the run, the memory
+    bandwidth after it, the HLO.
 
     Short runs are repeated (best of up to 3) and the peak is measured just before and just
     after the run: other processes take a share of the cores that drifts within seconds, and
@@ -158,6 +189,7 @@ def time_program(cfg: Config, B: int, points: np.ndarray, warm: bool = True) -> 
         jax.block_until_ready(compiled(*args))
         runs.append(time.perf_counter() - t0)
     out.update(run_s=min(runs), peak=(before + matmul_peak(reps=3)) / 2, compile_warm_s=np.nan)
+    out["stream"] = stream_gbs()
     out["lane_dot"] = lane_dot_gflops(cfg, B)
     if warm:
         jax.clear_caches()  # the next compile can only come from the persistent cache

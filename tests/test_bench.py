@@ -47,6 +47,13 @@ def test_flop_counts():
     assert model.n_params == P + 2 * 16 + 1 == sum(p.size for p in jax.tree.leaves(params))
     assert bench.step_flops(mlp, 2) == 2 * (6 * P - 2 * 8 * 16) + 12 * model.n_params
     assert bench.eval_flops(mlp) == mlp.task.n_eval * 2 * P
+    # least traffic in float32 bytes: 10 passes over the parameters per Adam step, 4 over each
+    # example's 2 x 16 + 1 activations; per eval one over the weights, 2 over the activations
+    points = np.array([0, 4, 8])
+    step, evals = 10 * model.n_params + 4 * 2 * 33, model.n_params + 2 * mlp.task.n_eval * 33
+    assert bench.lane_traffic(mlp, 2, points) == 4 * (8 * step + 3 * evals)
+    sgd = bench.config("linear-sgd", 8, "task.dim=8", "optimizer.momentum=0.9")
+    assert bench.lane_traffic(sgd, 4, points) == 4 * (8 * (8 * 8 + 4 * 4) + 3 * 8)
 
 
 @pytest.mark.slow
