@@ -101,9 +101,10 @@ def main(dcfg: DictConfig) -> None:
     print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"results: {out_dir / RESULTS}")
     _interrupted["note"] = results_safe(out_dir)
-    if cfg.plot.enabled and hc.mode.name != "MULTIRUN":  # a multirun: drawn whole by PlotSweep
-        ahead.join()
-        draw_figures(out_dir, cfg.plot.formats, cfg.plot.figures)
+    if cfg.plot.enabled:
+        ahead.join()  # in a multirun too: its figures, drawn whole by PlotSweep, never race it
+        if hc.mode.name != "MULTIRUN":
+            draw_figures(out_dir, cfg.plot.formats, cfg.plot.figures)
 
 
 def hydra_error(e: Exception) -> str:
