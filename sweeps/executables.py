@@ -6,9 +6,12 @@ everything that determines it: lrscale's own source, the versions of the librari
 program, the devices, the compiler options, the sweep's settings (`sweeps.config.settings`, data
 files and corpus hashed in) and the shapes of the call. A custom model's code lives outside
 lrscale, so its programs are never stored. Only a program compiled afresh is stored: one that
-JAX took from its persistent cache serialises without its code (then the next start takes it from
-there again). Entries are written whole (a rename); one that fails to load is compiled again, and
-one unused for KEEP_DAYS is removed.
+JAX took from its persistent cache serialises without its code. So a program the store lacks is
+lowered under a name that carries its key (`named`): JAX's persistent cache keys a program by its
+name too, so the programs an earlier lrscale left there (the same programs under another key)
+do not answer it, and it is compiled afresh and stored. (Should JAX's cache answer anyway, when
+the store lost an entry JAX kept, the program runs unstored.) Entries are written whole (a
+rename); one that fails to load is compiled again, and one unused for KEEP_DAYS is removed.
 """
 
 from __future__ import annotations
@@ -118,10 +121,21 @@ def compile_and_save(folder: Path, k: str, lowered):
     return compiled
 
 
+def named(prog, k: str):
+    """The jitted prog again, under a name that carries the key k."""
+    fun = prog.__wrapped__
+
+    def program(*args):
+        return fun(*args)
+
+    program.__name__ = program.__qualname__ = f"{fun.__name__}_{k[:16]}"
+    return jax.jit(program)
+
+
 def compiled(cfg: Config, folder: Path | None, batch_size: int, points, prog, args):
     """The executable of prog(*args): from the store in folder, or compiled (and stored)."""
     k = key(cfg, batch_size, points, args) if folder is not None else None
     if k is None:
         return engine.compile_program(prog.lower(*args))
     out = load(folder, k)
-    return out if out is not None else compile_and_save(folder, k, prog.lower(*args))
+    return out if out is not None else compile_and_save(folder, k, named(prog, k).lower(*args))

@@ -61,6 +61,27 @@ def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):
     np.testing.assert_array_equal(start(), want)
 
 
+def test_a_program_jax_s_cache_holds_under_an_older_key_is_stored_under_the_new_one(tmp_path):
+    """An upgrade of lrscale that leaves a program as it was changes its key: the store misses
+    while JAX's persistent cache still holds the program. It is compiled afresh and stored."""
+    env = {**os.environ, "LRSCALE_CACHE_DIR": str(tmp_path)}
+    upgraded = "from sweeps import executables\nexecutables._source_digest = lambda: 'next'\n"
+
+    def start(script):
+        cmd = [sys.executable, "-c", script]
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return np.array(json.loads(r.stdout.splitlines()[-1]))
+
+    want = start(START)
+    (old,) = (tmp_path / "executables").glob("*.bin")
+    np.testing.assert_array_equal(start(upgraded + START), want)
+    new = set((tmp_path / "executables").glob("*.bin")) - {old}
+    assert len(new) == 1
+    np.testing.assert_array_equal(start(upgraded + START), want)  # loaded from the store
+    assert set((tmp_path / "executables").glob("*.bin")) == {old, *new}
+
+
 @pytest.mark.parametrize(
     "change",
     ["sweep.lr.max=0.5", "sweep.dtype=float64", "task.noise_std=0.4", "optimizer=adam"],
