@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,15 @@ print(json.dumps(batch.run_prepared(p)[0].curve_eval.tolist()))
 """
 
 
+def _start(cache: Path, script: str = START) -> np.ndarray:
+    """Run script in a fresh process with cache as lrscale's cache; the curves it prints."""
+    env = {**os.environ, "LRSCALE_CACHE_DIR": str(cache)}
+    cmd = [sys.executable, "-c", script]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return np.array(json.loads(r.stdout.splitlines()[-1]))
+
+
 def _lanes(cfg, store, B=4):
     prob = engine.build(cfg)
     points = engine.curve_points(cfg, B)[0]
@@ -37,48 +47,32 @@ def _lanes(cfg, store, B=4):
 
 
 def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):
-    env = {**os.environ, "LRSCALE_CACHE_DIR": str(tmp_path)}
-
-    def start():
-        cmd = [sys.executable, "-c", START]
-        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return np.array(json.loads(r.stdout.splitlines()[-1]))
-
     want = _lanes(make_config(*SMALL, "model=mlp", "optimizer=adam"), None).curve_eval
-    np.testing.assert_array_equal(start(), want)  # compiled afresh: stored
+    np.testing.assert_array_equal(_start(tmp_path), want)  # compiled afresh: stored
     (entry,) = (tmp_path / "executables").glob("*.bin")
-    np.testing.assert_array_equal(start(), want)  # loaded
+    np.testing.assert_array_equal(_start(tmp_path), want)  # loaded
     assert list((tmp_path / "executables").glob("*.bin")) == [entry]
     # A damaged entry is compiled again; here the program comes from JAX's cache, which
     # serialises without its code: it is used but not stored, and the next start does the same.
     entry.write_bytes(b"not an executable")
-    np.testing.assert_array_equal(start(), want)
+    np.testing.assert_array_equal(_start(tmp_path), want)
     assert entry.read_bytes() == b"not an executable"
     entry.unlink()
-    np.testing.assert_array_equal(start(), want)
+    np.testing.assert_array_equal(_start(tmp_path), want)
     assert not entry.exists()
-    np.testing.assert_array_equal(start(), want)
+    np.testing.assert_array_equal(_start(tmp_path), want)
 
 
 def test_a_program_jax_s_cache_holds_under_an_older_key_is_stored_under_the_new_one(tmp_path):
     """An upgrade of lrscale that leaves a program as it was changes its key: the store misses
     while JAX's persistent cache still holds the program. It is compiled afresh and stored."""
-    env = {**os.environ, "LRSCALE_CACHE_DIR": str(tmp_path)}
     upgraded = "from sweeps import executables\nexecutables._source_digest = lambda: 'next'\n"
-
-    def start(script):
-        cmd = [sys.executable, "-c", script]
-        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return np.array(json.loads(r.stdout.splitlines()[-1]))
-
-    want = start(START)
+    want = _start(tmp_path)
     (old,) = (tmp_path / "executables").glob("*.bin")
-    np.testing.assert_array_equal(start(upgraded + START), want)
+    np.testing.assert_array_equal(_start(tmp_path, upgraded + START), want)
     new = set((tmp_path / "executables").glob("*.bin")) - {old}
     assert len(new) == 1
-    np.testing.assert_array_equal(start(upgraded + START), want)  # loaded from the store
+    np.testing.assert_array_equal(_start(tmp_path, upgraded + START), want)  # from the store
     assert set((tmp_path / "executables").glob("*.bin")) == {old, *new}
 
 
