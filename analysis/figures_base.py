@@ -27,7 +27,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 from analysis import metric, output  # noqa: E402
 
@@ -172,16 +172,19 @@ _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "ps": {"Creati
 
 
 def drop_hidden_minor_ticks(fig) -> None:
-    """Remove the minor ticks of log axes that would draw nothing: STYLE gives minor ticks no
-    mark and no grid line, and matplotlib labels them only where at most one power of the base
-    is in view. Laying out ticks that draw nothing is most of the time a figure takes to save."""
+    """Remove the minor ticks of log axes that draw nothing: no mark, no grid line (as STYLE has
+    them) and no label (matplotlib labels them only where at most one power of the base is in
+    view). Laying out ticks that draw nothing is most of the time a figure takes to save."""
     for ax in fig.axes:
-        for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-            f = axis.get_minor_formatter()
-            if axis.get_scale() != "log" or not isinstance(f, LogFormatter) or min(lim) <= 0:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() != "log":
                 continue
-            lo, hi = np.log10(sorted(lim)) / np.log10(axis.get_transform().base)
-            if np.floor(hi) - np.floor(np.nextafter(lo, -np.inf)) > f.minor_thresholds[0]:
+            tick = axis.get_minor_ticks(1)[0]
+            marks = [line for line in (tick.tick1line, tick.tick2line) if line.get_visible()]
+            if any(line.get_markersize() > 0 for line in marks) or tick.gridline.get_visible():
+                continue
+            f = axis.get_minor_formatter()
+            if not any(f.format_ticks(axis.get_minorticklocs())):
                 axis.set_minor_locator(NullLocator())
 
 

@@ -190,19 +190,28 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
 
 def test_warm_up_computes_the_theory_the_figures_use(tiny, monkeypatch):
     """What the command line computes while a sweep trains is what its figures look up."""
-    from analysis.plot import warm_up
-    from sweeps.config import settings
+    from sweeps.run import _prepare_figures
 
     cfg, _, a = tiny
     monkeypatch.setattr(compare, "_MEMO", {})
-    warm_up(settings(cfg), cfg.sweep.batch_sizes)
+    _prepare_figures(cfg)
     monkeypatch.setattr(compare, "compute", lambda key: pytest.fail("recomputed"))
     res = a.res.drop(columns="source")  # no theory file beside the results to fall back on
     assert compare.predicted(res)["batch_size"].tolist() == cfg.sweep.batch_sizes
 
 
-def test_minor_ticks_that_draw_nothing_are_dropped_and_the_figure_is_unchanged(tiny, tmp_path):
+@pytest.mark.parametrize(
+    "ylim, y_dropped", [((0.5, 3), False), ((0.1, 2), False), ((1e-3, 10), True)]
+)
+def test_minor_ticks_that_draw_nothing_are_dropped_and_the_figure_is_unchanged(
+    tiny, tmp_path, ylim, y_dropped
+):
+    """Where one power of ten or none is in view (0.1 to 2 included) matplotlib labels minor
+    ticks, and a colorbar drawn outside the style marks them: those stay."""
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import NullLocator
 
     from analysis import figures_base
 
@@ -210,12 +219,13 @@ def test_minor_ticks_that_draw_nothing_are_dropped_and_the_figure_is_unchanged(t
     pngs = []
     for drop in (False, True):
         ax = figures.loss_vs_lr(a.curve, a.opt)
-        ax.set_ylim(0.5, 3)  # one power of ten in view: matplotlib labels the minor ticks
+        ax.set_ylim(*ylim)
+        bar = ax.figure.colorbar(ScalarMappable(norm=LogNorm(1, 1e4)), ax=ax)
         if drop:
             figures_base.drop_hidden_minor_ticks(ax.figure)
-            assert len(ax.xaxis.get_minor_locator().tick_values(1e-3, 1)) == 0  # three decades
-            assert len(ax.yaxis.get_minor_locator().tick_values(0.5, 3)) > 0
-        ax.figure.set_layout_engine("none")
+            dropped = [isinstance(x.get_minor_locator(), NullLocator) for x in (ax.xaxis, ax.yaxis)]
+            assert dropped == [True, y_dropped]  # the lr axis spans three decades
+            assert not isinstance(bar.ax.yaxis.get_minor_locator(), NullLocator)
         ax.figure.savefig(tmp_path / f"{drop}.png", dpi=60)
         plt.close(ax.figure)
         pngs.append((tmp_path / f"{drop}.png").read_bytes())
