@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import NamedTuple
@@ -124,7 +125,7 @@ def prepare(
         seeds_d = jax.device_put(seeds.astype(np.uint32), everywhere)
         data = jax.device_put(prob.task.data, everywhere)  # once, for every chunk and lane
         t0 = time.perf_counter()
-        prog = engine.program(cfg, prob, batch_size, points)
+        prog = functools.partial(engine.program, cfg, prob, batch_size, points)
         chunk = lr_chunk(cfg, prob, batch_size, len(points), len(devices))
         while True:
             n = -(-len(lrs) // chunk) * chunk

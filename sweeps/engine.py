@@ -238,10 +238,13 @@ def compile_program(lowered):
     return lowered.compile(compiler_options())
 
 
-def program(cfg: Config, prob: Problem, batch_size: int, points, keep_params: bool = False):
+def program(
+    cfg: Config, prob: Problem, batch_size: int, points, keep_params: bool = False, tag: str = ""
+):
     """The jitted (lrs_L, seeds_S, data) -> Lanes program of one batch size (+ final params).
 
-    `data` is the task's arrays, placed on the device once and shared by every lane.
+    `data` is the task's arrays, placed on the device once and shared by every lane. A `tag`
+    joins the program's name (`sweeps.executables` names programs by their key).
     """
     lane = functools.partial(train_lane, cfg, prob, batch_size, points)
 
@@ -251,4 +254,5 @@ def program(cfg: Config, prob: Problem, batch_size: int, points, keep_params: bo
 
         return jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0))(lrs_L, seeds_S)
 
+    lanes.__name__ = lanes.__qualname__ = f"lanes_{tag}" if tag else "lanes"
     return jax.jit(lanes)

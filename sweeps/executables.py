@@ -5,13 +5,14 @@ still traces and lowers it (0.2-0.5 s a program). Here the executable itself is 
 everything that determines it: lrscale's own source, the versions of the libraries that write the
 program, the devices, the compiler options, the sweep's settings (`sweeps.config.settings`, data
 files and corpus hashed in) and the shapes of the call. A custom model's code lives outside
-lrscale, so its programs are never stored. Only a program compiled afresh is stored: one that
+lrscale, so its programs are never stored. Only a program compiled afresh can be stored: one that
 JAX took from its persistent cache serialises without its code. So a program the store lacks is
-lowered under a name that carries its key (`named`): JAX's persistent cache keys a program by its
-name too, so the programs an earlier lrscale left there (the same programs under another key)
-do not answer it, and it is compiled afresh and stored. (Should JAX's cache answer anyway, when
-the store lost an entry JAX kept, the program runs unstored.) Entries are written whole (a
-rename); one that fails to load is compiled again, and one unused for KEEP_DAYS is removed.
+named after its key: JAX's persistent cache keys a program by its name too, so the same program
+left there by an earlier lrscale (under another key) does not answer it, and it is compiled
+afresh and stored. Where JAX's cache holds it under this very name (the store lost an entry that
+JAX kept), it is compiled once more under a name of its own, and stored. Entries are written
+whole (a rename); one that fails to load is compiled again, and one unused for KEEP_DAYS is
+removed.
 """
 
 from __future__ import annotations
@@ -101,12 +102,15 @@ def load(folder: Path, k: str):
         return None
 
 
-def compile_and_save(folder: Path, k: str, lowered):
-    """Compile lowered and store it under key k, unless it came from JAX's persistent cache."""
+def fresh(lowered):
+    """The executable of lowered, and whether XLA compiled it (rather than JAX's cache)."""
     _compile.hit = False
     compiled = engine.compile_program(lowered)
-    if _compile.hit:
-        return compiled
+    return compiled, not _compile.hit
+
+
+def save(folder: Path, k: str, compiled) -> None:
+    """Store compiled under key k, and remove the entries unused for KEEP_DAYS."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{k}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -118,24 +122,20 @@ def compile_and_save(folder: Path, k: str, lowered):
                 f.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or full cache only costs the next start its compile
-    return compiled
 
 
-def named(prog, k: str):
-    """The jitted prog again, under a name that carries the key k."""
-    fun = prog.__wrapped__
-
-    def program(*args):
-        return fun(*args)
-
-    program.__name__ = program.__qualname__ = f"{fun.__name__}_{k[:16]}"
-    return jax.jit(program)
-
-
-def compiled(cfg: Config, folder: Path | None, batch_size: int, points, prog, args):
-    """The executable of prog(*args): from the store in folder, or compiled (and stored)."""
+def compiled(cfg: Config, folder: Path | None, batch_size: int, points, program, args):
+    """The executable of program()(*args), `program(tag="")` building the jitted program (named
+    after its tag): from the store in folder, or compiled (and stored)."""
     k = key(cfg, batch_size, points, args) if folder is not None else None
     if k is None:
-        return engine.compile_program(prog.lower(*args))
+        return engine.compile_program(program().lower(*args))
     out = load(folder, k)
-    return out if out is not None else compile_and_save(folder, k, named(prog, k).lower(*args))
+    if out is not None:
+        return out
+    for tag in (k[:16], f"{k[:16]}_{os.urandom(4).hex()}"):
+        out, new = fresh(program(tag=tag).lower(*args))
+        if new:
+            save(folder, k, out)
+            break
+    return out
