@@ -95,8 +95,8 @@ def bench_batch(cfg: Config, B: int, loop_lanes: int, cap: int) -> dict:
 
 def totals(rows: pd.DataFrame) -> dict:
     """The whole sweep of one workload: every batch size of rows summed."""
-    summed = ["compile_s", "compile_warm_s", "run_s", "flop", "traffic", "base_compile_s"]
-    s = rows[[*summed, "base_run_s"]].sum(min_count=1)
+    summed = ["compile_s", "compile_warm_s", "run_s", "flop", "traffic"]
+    s = rows[[*summed, "base_compile_s", "base_run_s"]].sum(min_count=1)
     t = s["run_s"]
     # time-weighted: what the device offered while each batch size ran
     peak, stream = ((rows[k] * rows["run_s"]).sum() / t for k in ("peak_gflops", "stream_gbs"))

@@ -1,5 +1,6 @@
-"""What one compiled sweep program costs: the benchmark's workloads and configs, FLOP counts,
-the matmul peak, compile and run timing, and the dots of its HLO."""
+"""What one compiled sweep program costs: the benchmark's workloads and configs, FLOP counts and
+least memory traffic, the matmul peak and STREAM bandwidth, compile and run timing, and the dots
+of its HLO."""
 
 from __future__ import annotations
 
@@ -143,17 +144,26 @@ def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
     return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
 
 
+def moments(cfg: Config) -> int:
+    """Parameter-sized arrays the optimizer keeps: Adam's and AdamW's two moments, RMSProp's
+    and Lion's one, SGD's momentum where it has one (Adafactor's factored ones count as none)."""
+    o = cfg.optimizer
+    return {"adam": 2, "adamw": 2, "rmsprop": 1, "lion": 1, "signsgd": 0, "adafactor": 0}.get(
+        o.name, int(bool(o.momentum))
+    )
+
+
 def lane_traffic(cfg: Config, B: int, points: np.ndarray) -> float:
     """The least memory traffic of one whole lane in bytes, were nothing kept in cache between
     passes: per step, the weights read forward and backward, the gradient written, and the
     update reading gradient, parameters and moments and writing parameters and moments (6
-    passes over the parameters with SGD, 8 with momentum, 10 with Adam), and each example's
-    activations written forward and read backward, their gradients likewise (4 passes); per
-    eval, the weights read and each held-out example's activations written and read."""
-    prob, o = engine.build(cfg), cfg.optimizer
+    passes over the parameters, 2 more per array of `moments`: 10 with Adam), and each
+    example's activations written forward and read backward, their gradients likewise (4
+    passes); per eval, the weights read and each held-out example's activations written and
+    read."""
+    prob = engine.build(cfg)
     m, n_eval = prob.model, prob.task.columns["eval_size"] or 0
-    moments = 2 if o.name == "adam" else int(bool(o.momentum))
-    step = (6 + 2 * moments) * m.n_params + 4 * B * m.activations
+    step = (6 + 2 * moments(cfg)) * m.n_params + 4 * B * m.activations
     evals = m.n_params + 2 * n_eval * m.activations
     size = jnp.dtype(cfg.sweep.dtype).itemsize
     return size * (cfg.sweep.budget.steps_for(B) * step + len(points) * evals)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sweeps import bench, engine
+from sweeps.bench_measure import moments
 from tests.conftest import ROOT
 
 
@@ -52,6 +53,9 @@ def test_flop_counts():
     points = np.array([0, 4, 8])
     step, evals = 10 * model.n_params + 4 * 2 * 33, model.n_params + 2 * mlp.task.n_eval * 33
     assert bench.lane_traffic(mlp, 2, points) == 4 * (8 * step + 3 * evals)
+    arrays = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "lion": 1}
+    for name, n in arrays.items():
+        assert moments(bench.config("linear-sgd", 8, f"optimizer={name}")) == n, name
     sgd = bench.config("linear-sgd", 8, "task.dim=8", "optimizer.momentum=0.9")
     assert bench.lane_traffic(sgd, 4, points) == 4 * (8 * (8 * 8 + 4 * 4) + 3 * 8)
 
