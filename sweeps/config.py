@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -249,16 +250,23 @@ def _version(package: str) -> str | None:
 
 
 def file_digest(path: str | None) -> str | None:
-    """sha256 of a file's bytes (first 16 hex digits); None when it cannot be read."""
+    """sha256 of a file's bytes (first 16 hex digits), read once per process while the file is
+    unchanged; None when it cannot be read."""
     if not path:
         return None
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        st = os.stat(path)
+        return _digest(os.path.realpath(path), st.st_size, st.st_mtime_ns)
     except OSError:
         return None
+
+
+@functools.cache
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
     return h.hexdigest()[:16]
 
 
