@@ -75,7 +75,8 @@ def key(cfg: Config, batch_size: int, points, args) -> str | None:
         xla_flags=os.environ.get("XLA_FLAGS", ""),
         jax_settings={name: str(getattr(jax.config, name, None)) for name in JAX_SETTINGS},
         options=engine.compiler_options(),
-        settings=settings(cfg),
+        # the lrs are the program's input: their range leaves it as it is
+        settings={k: v for k, v in settings(cfg).items() if k not in ("lr_min", "lr_max")},
         batch_size=batch_size,
         points=[int(p) for p in points],
         args=[

@@ -79,7 +79,7 @@ def test_a_program_jax_s_cache_holds_under_an_older_key_is_stored_under_the_new_
 
 @pytest.mark.parametrize(
     "change",
-    ["sweep.lr.max=0.5", "sweep.dtype=float64", "task.noise_std=0.4", "optimizer=adam"],
+    ["sweep.lr.num=9", "sweep.dtype=float64", "task.noise_std=0.4", "optimizer=adam"],
 )
 def test_the_key_changes_with_whatever_changes_the_program(change):
     def key(cfg, B=4):
@@ -88,8 +88,20 @@ def test_the_key_changes_with_whatever_changes_the_program(change):
 
     base = make_config(*SMALL)
     assert key(base) == key(make_config(*SMALL, "progress=true", "plot.enabled=true"))
+    assert key(base) == key(make_config(*SMALL, "sweep.lr.min=1e-5", "sweep.lr.max=0.5"))
     assert key(base) != key(base, B=8)
     assert key(base) != key(make_config(*SMALL, change))
+
+
+def test_a_stored_program_runs_another_lr_range_as_its_own_compile_does(tmp_path):
+    first = make_config(*SMALL, "sweep.lr.min=1e-3", "sweep.lr.max=1e-1")
+    other = make_config(*SMALL, "sweep.lr.min=1e-2", "sweep.lr.max=1.0")
+    _lanes(first, tmp_path)
+    (entry,) = tmp_path.glob("*.bin")
+    got, want = _lanes(other, tmp_path), _lanes(other, None)  # the first's program, loaded
+    assert list(tmp_path.glob("*.bin")) == [entry]
+    np.testing.assert_array_equal(got.curve_eval, want.curve_eval)
+    assert not np.array_equal(got.curve_eval, _lanes(first, None).curve_eval)
 
 
 def test_custom_models_are_never_stored():
