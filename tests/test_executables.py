@@ -21,7 +21,7 @@ import json, sys
 from sweeps import batch, engine
 from sweeps.sweep import cache_dir, setup_jax
 from tests.conftest import SMALL, make_config
-cfg = make_config(*SMALL, "model=mlp", "optimizer=adam")
+cfg = make_config(*SMALL)
 setup_jax(cfg)
 prob, lrs = engine.build(cfg), engine.lr_grid(cfg)
 points = engine.curve_points(cfg, 4)[0]
@@ -47,7 +47,7 @@ def _lanes(cfg, store, B=4):
 
 
 def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):
-    want = _lanes(make_config(*SMALL, "model=mlp", "optimizer=adam"), None).curve_eval
+    want = _lanes(make_config(*SMALL), None).curve_eval
     np.testing.assert_array_equal(_start(tmp_path), want)  # compiled afresh: stored
     (entry,) = (tmp_path / "executables").glob("*.bin")
     np.testing.assert_array_equal(_start(tmp_path), want)  # loaded
