@@ -267,8 +267,7 @@ def table(df: pd.DataFrame) -> str:
         "compile_s": "{:.2f}", "compile_warm_s": "{:.2f}", "run_s": "{:.3f}",
         "lane_steps_per_s": "{:.3g}", "gflops": "{:.2f}", "peak_gflops": "{:.1f}",
         "util": "{:.1%}", "lane_dot_gflops": "{:.1f}", "gbs": "{:.1f}", "stream_gbs": "{:.1f}",
-        "base_compile_s": "{:.2f}",
-        "base_run_s": "{:.1f}",
+        "base_compile_s": "{:.2f}", "base_run_s": "{:.1f}",
         "speedup_cold": "{:.1f}x", "speedup_warm": "{:.1f}x", "speedup_run": "{:.0f}x",
     }  # fmt: skip
     return t.to_string(index=False, formatters={k: v.format for k, v in fmt.items()})

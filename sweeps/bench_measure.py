@@ -72,32 +72,29 @@ def config(workload: str, steps: int, *extra: str) -> Config:
         return validate(to_config(compose("config", overrides=over)))
 
 
+def best_rate(fn, args: tuple, work: float, reps: int = 5) -> float:
+    """work / seconds of the best of reps calls of jitted fn(*args), after one untimed call."""
+    f = jax.jit(fn).lower(*args).compile()
+    f(*args).block_until_ready()
+    best = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(*args).block_until_ready()
+        best = max(best, work / (time.perf_counter() - t0))
+    return best
+
+
 def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> float:
     """float32 matmul GFLOP/s of this device: best of reps, over square sizes."""
-    best = 0.0
-    for n in sizes:
-        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-        f = jax.jit(jnp.matmul).lower(a, a).compile()
-        f(a, a).block_until_ready()
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            f(a, a).block_until_ready()
-            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
-    return best
+    mats = [jax.random.normal(jax.random.key(0), (n, n), jnp.float32) for n in sizes]
+    return max(best_rate(jnp.matmul, (a, a), 2 * a.shape[0] ** 3 / 1e9, reps) for a in mats)
 
 
 def stream_gbs(n: int = 2**24, reps: int = 5) -> float:
     """Memory bandwidth of this device in GB/s: a STREAM triad a + 3 b over float32 arrays far
     larger than the caches (two read and one written per call), best of reps."""
     a, b = jnp.ones(n, jnp.float32), jnp.full(n, 2.0, jnp.float32)
-    f = jax.jit(lambda a, b: a + 3.0 * b).lower(a, b).compile()
-    f(a, b).block_until_ready()
-    best = 0.0
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f(a, b).block_until_ready()
-        best = max(best, 3 * 4 * n / (time.perf_counter() - t0) / 1e9)
-    return best
+    return best_rate(lambda a, b: a + 3.0 * b, (a, b), 3 * 4 * n / 1e9, reps)
 
 
 def lane_dot_gflops(cfg: Config, B: int, reps: int = 5) -> float:
@@ -109,14 +106,8 @@ def lane_dot_gflops(cfg: Config, B: int, reps: int = 5) -> float:
         return float("nan")
     k1, k2 = jax.random.split(jax.random.key(0))
     x, w = jax.random.normal(k1, (L, B, W)), jax.random.normal(k2, (L, W, W))
-    f = jax.jit(lambda x, w: jnp.einsum("lbi,lio->lbo", x, w)).lower(x, w).compile()
-    f(x, w).block_until_ready()
-    best = 0.0
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f(x, w).block_until_ready()
-        best = max(best, 2 * L * B * W * W / (time.perf_counter() - t0) / 1e9)
-    return best
+    product = lambda x, w: jnp.einsum("lbi,lio->lbo", x, w)  # noqa: E731
+    return best_rate(product, (x, w), 2 * L * B * W * W / 1e9, reps)
 
 
 def step_flops(cfg: Config, B: int) -> float:

@@ -191,7 +191,7 @@ class PlotConfig:
 
     enabled: bool = True  # `plot=false` is short for plot.enabled=false
     formats: list[str] = field(default_factory=lambda: ["png"])
-    # main: loss vs lr and eta* vs B, in about two seconds; all: every figure and the analysis
+    # main: loss vs lr and eta* vs B, in about a second; all: every figure and the analysis
     # tables, as `python -m analysis.plot` draws them (seconds to a minute)
     figures: str = "main"
 
