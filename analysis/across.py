@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis import critical, optimum
+from analysis import critical, estimator, optimum
 from analysis.load import KEYS, LABEL_COLUMNS
 
 EPS = 0.05  # B_crit target: the best loss at D times (1 + EPS)
@@ -212,7 +212,7 @@ def replicates(
         best = np.stack(
             [M[k][:, :, np.flatnonzero(cb.grid[k] == D)[0]].min(axis=1) for k in have], axis=1
         )  # (R, K): each batch size's loss at its best grid lr
-        i, xv, _ = optimum.argmin_refined(np.log10(B), best)
+        i, xv, _ = estimator.argmin_refined(np.log10(B), best)
         target = best.min(axis=1) * (1 + margin)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample reaching nothing

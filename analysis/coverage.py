@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import interval, optimum, theory
+from analysis import estimator, interval, theory
 from analysis.coverage_table import LEVELS, needed, summary, text
 
 SEEDS = 16  # per sweep; split into disjoint groups of GROUPS seeds
@@ -104,7 +104,7 @@ def truth(c: dict, lrs: np.ndarray) -> pd.DataFrame:
     eta = theory.optimal_lr(B, lam, c["noise"], **per)
     T = theory.budget_steps(B, **per)
     L = theory.expected_loss(lrs[None, :], B[:, None], T[:, None], lam, c["noise"])
-    _, xv, _ = optimum.argmin_refined(np.log10(lrs), L)
+    _, xv, _ = estimator.argmin_refined(np.log10(lrs), L)
     return pd.DataFrame(dict(batch_size=B, eta_theory=eta, eta_exact_grid=10**xv))
 
 
@@ -161,7 +161,7 @@ def evaluate(
             for r in range(L.shape[1] // n):
                 sub = L[:, r * n : (r + 1) * n]
                 for level in levels:
-                    o = optimum.one(lr, sub, n_boot, level, rng, method=method)
+                    o = estimator.one(lr, sub, n_boot, level, rng, method=method)
                     rows.append(
                         dict(
                             config=cfg,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.optimum import vertex
+from analysis.estimator import vertex
 from sweeps.config import MODELS, OPTIMIZERS
 
 LAWS = ("power", "saturating", "surge")

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis import across, across_laws, laws, optimum, output, theory_data
+from analysis import across, across_laws, estimator, laws, output, theory_data
 from sweeps.results import RESULTS
 
 OPTIMA = "optima.parquet"
@@ -101,7 +101,7 @@ def theory(res: pd.DataFrame, curves: pd.DataFrame, margin: float = across.EPS):
     L = tc[tc["step"] > 0].pivot_table(
         index=["batch_size", "samples"], columns="lr", values="eval_loss", aggfunc="first"
     )
-    _, xv, _ = optimum.argmin_refined(np.log10(L.columns.to_numpy(float)), L.to_numpy(float))
+    _, xv, _ = estimator.argmin_refined(np.log10(L.columns.to_numpy(float)), L.to_numpy(float))
     eta = pd.DataFrame({"eta_theory": 10**xv}, index=L.index).reset_index()
     per_d = across.replicates(tc, n_boot=0, margin=margin)
     return eta, per_d.drop(columns=["r", "target", "batches"], errors="ignore")

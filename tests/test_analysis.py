@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import laws, optimum
+from analysis import estimator, laws, optimum
 from analysis.load import AnalysisError, load, load_curves, sweeps
 
 _spec = importlib.util.spec_from_file_location(
@@ -115,7 +115,7 @@ def test_parabola_refinement_recovers_a_minimum_between_grid_points():
     x = np.linspace(-4, 1, 21)  # 4 points per decade, step h = 0.25
     for xs in (-2.33, -1.9, -0.06, 0.3 + 0.45 * 0.25):  # up to 0.45 h from the nearest point
         L = 10 ** (0.1 + 0.8 * (x - xs) ** 2)
-        i, xv, yv = optimum.argmin_refined(x, L)
+        i, xv, yv = estimator.argmin_refined(x, L)
         assert abs(x[i] - xs) <= 0.125 + 1e-12
         assert xv == pytest.approx(xs, abs=1e-9) and yv == pytest.approx(0.1, abs=1e-9)
 
@@ -124,17 +124,17 @@ def test_refinement_falls_back_to_the_grid_at_an_edge_or_next_to_divergence():
     x = np.linspace(-3, 0, 7)
     L = 10 ** ((x + 1.6) ** 2)  # minimum at index 3 (x = -1.5)
     L[4:] = np.inf  # diverged right of the minimum's neighbour
-    _, xv, _ = optimum.argmin_refined(x, L)
+    _, xv, _ = estimator.argmin_refined(x, L)
     assert xv == x[3]
-    _, xv, _ = optimum.argmin_refined(x, 10 ** ((x + 3.4) ** 2))
+    _, xv, _ = estimator.argmin_refined(x, 10 ** ((x + 3.4) ** 2))
     assert xv == x[0]
     # a gentle left flank and a cliff on the right: no parabola, the grid point stands
     y = 0.2 * (x + 1.5) ** 2
-    y[4] = y[3] + optimum.CLIFF * 1.01 * (y[2] - y[3])
-    _, xv, _ = optimum.argmin_refined(x, 10**y)
+    y[4] = y[3] + estimator.CLIFF * 1.01 * (y[2] - y[3])
+    _, xv, _ = estimator.argmin_refined(x, 10**y)
     assert xv == x[3]
-    y[4] = y[3] + optimum.CLIFF * 0.99 * (y[2] - y[3])
-    _, xv, _ = optimum.argmin_refined(x, 10**y)
+    y[4] = y[3] + estimator.CLIFF * 0.99 * (y[2] - y[3])
+    _, xv, _ = estimator.argmin_refined(x, 10**y)
     assert x[2] < xv < x[3]
 
 
@@ -171,7 +171,7 @@ def test_bootstrap_interval_covers_the_truth_in_most_trials():
         xs = rng.uniform(-3, -1)
         shift = 0.06 * rng.standard_normal(n_seed)  # each seed's own optimum
         y = 0.5 * (x[:, None] - xs - shift) ** 2 + 0.01 * rng.standard_normal((len(x), n_seed))
-        r = optimum.one(10**x, 10**y, n_boot=400, level=0.95, rng=rng)
+        r = estimator.one(10**x, 10**y, n_boot=400, level=0.95, rng=rng)
         hits += r["eta_lo"] <= 10**xs <= r["eta_hi"]
     assert 80 <= hits <= 100
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import coverage, coverage_table, interval, optimum
+from analysis import coverage, coverage_table, estimator, interval
 
 X = np.linspace(-4.0, 0.0, 33)  # log10 lr, 8 per decade
 
@@ -23,7 +23,7 @@ def synthetic_coverage(method: str, seeds: int, level: float, reps: int = 300) -
     rng = np.random.default_rng(1)
     hit, err = [], []
     for _ in range(reps):
-        o = optimum.one(10**X, curves(rng, seeds), 400, level, rng, method=method)
+        o = estimator.one(10**X, curves(rng, seeds), 400, level, rng, method=method)
         hit.append(o["eta_lo"] <= 1e-2 <= o["eta_hi"])
         err.append(np.log10(o["eta"]) + 2.0)
     return float(np.mean(hit)), float(np.median(err))
