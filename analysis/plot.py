@@ -1,6 +1,6 @@
 """Draw every figure of the sweeps found below the given paths.
 
-python -m analysis.plot DIR... [--out DIR/_analysis/figures] [--format png,svg] [--skip-bad]
+python -m analysis.plot DIR... [--out OUT] [--format png,svg] [--skip-bad]
                        [--metric loss|accuracy]
 """
 
@@ -147,8 +147,9 @@ def plot_dirs(
     by: str = "loss",
     main_only: bool = False,
 ) -> list[Path]:
-    """Draw all figures of the sweeps below paths into out (default: <common dir>/FIGURES) and
-    the analysis tables; main_only: the figures of figures_base.MAIN alone, without the tables."""
+    """Draw all figures of the sweeps below paths and write the analysis tables, into out or by
+    default <common dir>/FIGURES and <common dir>/ANALYSIS; main_only: the figures of
+    figures_base.MAIN alone, without the tables."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     a = analyse(paths, skip_bad=skip_bad, by=by, curves=not main_only)
     for p in a.problems:
@@ -164,13 +165,15 @@ def plot_dirs(
         data=a.data,
         only=figures_base.MAIN if main_only else None,
     )
-    write_tables(a, paths)
+    write_tables(a, paths, out)
     return [f for fs in files.values() for f in fs]
 
 
-def write_tables(a: Analysis, paths) -> list[Path]:
-    """The analysis tables (analysis.tables) into <common dir of paths>/_analysis."""
-    return tables.write(a.data, out_dir(paths, ANALYSIS)) if a.data is not None else []
+def write_tables(a: Analysis, paths, out: str | Path | None = None) -> list[Path]:
+    """The analysis tables (analysis.tables) into out, by default <common dir>/_analysis."""
+    if a.data is None:
+        return []
+    return tables.write(a.data, Path(out or out_dir(paths, ANALYSIS)))
 
 
 def notes(a: Analysis) -> list[str]:
@@ -275,7 +278,8 @@ def main(argv=None) -> int:
         out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
         fmts = args.format.split(",")
         files = figures.draw(a.res, a.curve, a.opt, a.fits, out, fmts, crit=a.crit, data=a.data)
-        for f in [*(f for fs in files.values() for f in fs), *write_tables(a, args.paths)]:
+        written = write_tables(a, args.paths, args.out)
+        for f in [*(f for fs in files.values() for f in fs), *written]:
             print(f"wrote {f}")
 
     return run(
@@ -283,7 +287,8 @@ def main(argv=None) -> int:
         "analysis.plot",
         "Draw every figure of the sweeps below the given paths.",
         body,
-        "figures directory (default: <common dir of the inputs>/_analysis/figures)",
+        "directory for the figures and the analysis tables (default: the figures in <common "
+        "dir of the inputs>/_analysis/figures, the tables in <common dir>/_analysis)",
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from analysis import plot, report
 from analysis.plot import analyse
+from analysis.tables import ACROSS, LAWS, OPTIMA
 
 _spec = importlib.util.spec_from_file_location(
     "analysis_synth", Path(__file__).parent / "data" / "analysis" / "synth.py"
@@ -80,7 +81,11 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
         assert f"wrote {png}" in r.stdout
         assert png.stat().st_size > 10_000 and _valid_png(png), stem
         assert ET.parse(svg).getroot().tag.endswith("svg")
-    assert len(list((tmp_path / "f").iterdir())) == 2 * len(stems)
+    # --out takes the analysis tables too: nothing is written beside the inputs
+    tables = [tmp_path / "f" / name for name in (ACROSS, LAWS, OPTIMA)]
+    assert all(f"wrote {t}" in r.stdout and t.exists() for t in tables)
+    assert len(list((tmp_path / "f").iterdir())) == 2 * len(stems) + len(tables)
+    assert not (two / "_analysis").exists()
     assert took < 30
 
 
