@@ -13,7 +13,11 @@ from tests.conftest import make_config
 
 @pytest.mark.parametrize(
     "model,optimizer,lr,steps,dim,rel",
-    [("linear", "sgd", 0.003, 100, 64, 0.08), ("mlp", "adam", 0.003, 300, 16, 0.1)],
+    [
+        ("linear", "sgd", 0.003, 100, 64, 0.08),
+        # the MLP's loop takes a minute; the fast set checks the linear one
+        pytest.param("mlp", "adam", 0.003, 300, 16, 0.1, marks=pytest.mark.slow),
+    ],
 )
 def test_the_pytorch_loop_reaches_the_loss_of_the_sweep(model, optimizer, lr, steps, dim, rel):
     torch_loop = pytest.importorskip("sweeps.bench_torch")

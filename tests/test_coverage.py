@@ -56,6 +56,7 @@ def test_binomial_interval():
     assert coverage_table.binomial(0, 10)[0] == 0.0 and coverage_table.binomial(10, 10)[1] == 1.0
 
 
+@pytest.mark.slow  # trains six programs; the fast set checks the intervals on known curves
 def test_small_coverage_run():
     """Two fixed configs, 16 seeds each split into groups of 4 and 8: intervals that were badly
     narrow would miss the theory's eta* in most of these trials."""

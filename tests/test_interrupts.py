@@ -56,8 +56,9 @@ def test_an_empty_run_directory_is_refused(tmp_path):
 
 # 12. Chunking changes results only in float32's last bits (the tolerance the README states).
 def test_chunked_float32_results_agree_within_the_stated_tolerance(tmp_path):
-    whole = run_sweep(make_config(*SMALL), tmp_path / "a")
-    chunked = run_sweep(make_config(*SMALL, "sweep.memory_gb=1e-12"), tmp_path / "b")
+    one = "sweep.batch_sizes=[4]"  # the claim is per lane
+    whole = run_sweep(make_config(*SMALL, one), tmp_path / "a")
+    chunked = run_sweep(make_config(*SMALL, one, "sweep.memory_gb=1e-12"), tmp_path / "b")
     assert (whole["diverged"] == chunked["diverged"]).all()
     for c in ("final_train_loss", "final_eval_loss"):
         np.testing.assert_allclose(chunked[c], whole[c], rtol=1e-5)
