@@ -32,12 +32,16 @@ def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
     ax.plot(g, S[0] * B[0] / g, color="0.5", ls=":", lw=1.4, label="perfect scaling S ∝ 1/B")
     ax.axhline(f.S_min, color="tab:green", ls="--", lw=1.2, label=f"S_min = {f.S_min:.3g} steps")
     lo, hi = f.B_crit_ci
-    ax.axvspan(lo, hi, color="tab:orange", alpha=0.12, lw=0)
+    # a fit that leaves B_crit unconstrained has the interval (0, inf), or none at all
+    band = 0 < lo and hi < np.inf
+    if band:
+        ax.axvspan(lo, hi, color="tab:orange", alpha=0.12, lw=0)
     ax.axvline(
         f.B_crit,
         color="tab:orange",
         lw=1.4,
-        label=f"B_crit = E_min/S_min = {f.B_crit:.3g} (band: 95% interval)",
+        label=f"B_crit = E_min/S_min = {f.B_crit:.3g} "
+        + ("(band: 95% interval)" if band else "(95% interval unbounded)"),
     )
     ax.plot(
         g,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import compare, critical, figures, figures_critical, report, report_sections
@@ -123,6 +126,24 @@ def test_critical_section_numbers_come_from_analysis_critical(tiny):
     t = c.table
     assert (np.diff(t["steps"]) < 0).all()
     assert np.all(np.abs(np.log(t["steps"] / t["steps_fit"])) < np.log(1.5))
+
+
+@pytest.mark.parametrize(
+    "ci, band", [((4.0, 16.0), True), ((0.0, np.inf), False), ((np.nan, np.nan), False)]
+)
+def test_the_critical_batch_band_is_drawn_only_where_its_interval_is_bounded(ci, band):
+    B = np.array([1.0, 4.0, 16.0, 64.0])
+    steps, _ = critical.tradeoff_curve(100.0, 800.0, B)
+    fit = critical.Tradeoff(100.0, 800.0, 8.0, (90.0, 110.0), (700.0, 900.0), ci)
+    crit = critical.Critical(0.1, pd.DataFrame({"batch_size": B, "steps": steps}), fit, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a span to 0 or inf on a log axis: NaN transforms
+        ax = figures_critical.steps_vs_batch(crit, "x")
+        ax.figure.canvas.draw()
+    assert len(ax.patches) == band
+    says = "(band: 95% interval)" if band else "(95% interval unbounded)"
+    assert any(t.get_text().endswith(says) for t in ax.get_legend().get_texts())
+    plt.close(ax.figure)
 
 
 def test_plot_draws_the_critical_figures_and_caches_the_theory(tiny, monkeypatch):
