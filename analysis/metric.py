@@ -1,6 +1,6 @@
 """What eta* optimises (the final eval loss, or the accuracy) and how the loss is named.
 
-The estimator in analysis.optimum minimises one number per lane. For accuracy that number is the
+The estimator (analysis.estimator) minimises one number per lane. For accuracy that number is the
 error 1 - accuracy, +inf on a diverged lane so that, as with the loss, an lr where any seed
 diverged never wins the seed mean; it is refined on a linear scale, since an error of 0 (every
 held-out example right) is a legitimate optimum that a log scale would throw away.

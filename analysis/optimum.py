@@ -63,7 +63,7 @@ class _Group(NamedTuple):
         def col(name):
             return df[name].to_numpy(float, na_value=np.nan)
 
-        div = df["diverged"].to_numpy(bool)
+        div = df["diverged"].to_numpy(bool, na_value=False)
         step = col("diverged_step") if "diverged_step" in df.columns else np.full(len(df), -1.0)
         acc, loss = col("final_eval_accuracy"), col("final_eval_loss")
         at0 = div & (step == 0)
@@ -101,7 +101,7 @@ def optima(
     method: str = METHOD,
 ) -> pd.DataFrame:
     """eta* per sweep and batch size: refined optimum of the seed-mean metric `by` (loss or
-    accuracy), bootstrap interval over seeds (see bounds)."""
+    accuracy), bootstrap interval over seeds (analysis.interval.bounds)."""
     rng = np.random.default_rng(seed)
     m = metric.get(by)
     df = _labelled(df)
@@ -112,10 +112,10 @@ def optima(
     codes = groups.ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")
     ends = np.searchsorted(codes[order], np.arange(groups.ngroups + 1))
-    cols = _Group.columns(df)
+    columns = _Group.columns(df)
     rows = []
     for n, key in enumerate(groups.size().index):
-        g = _Group(*(c[order[ends[n] : ends[n + 1]]] for c in cols))
+        g = _Group(*(c[order[ends[n] : ends[n + 1]]] for c in columns))
         lrs, P = g.pivot()
         row = dict(zip(GROUP, key, strict=True))
         row |= one(lrs, P, n_boot, level, rng, m, method)

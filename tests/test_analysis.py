@@ -261,3 +261,20 @@ def test_interval_level_nests_the_intervals():
     assert (wide["eta_lo"] <= narrow["eta_lo"]).all() and (narrow["eta_hi"] <= wide["eta_hi"]).all()
     assert (narrow["eta_hi"] - narrow["eta_lo"] < wide["eta_hi"] - wide["eta_lo"]).any()
     assert (wide["level"] == 0.95).all()
+
+
+def test_optima_reads_each_group_as_lrs_by_seeds_where_a_repeated_lane_counts_once():
+    df = synth.results(lambda B: 0.01, batch_sizes=(8,), lrs=(1e-3, 1e-1, 5), seeds=2)
+    df = df.sort_values(["lr", "seed"], ignore_index=True)
+    L = df["final_eval_loss"].to_numpy(float, copy=True).reshape(5, 2)  # (lr, seed)
+    L[4, 1] = np.nan  # a missing lane: out of its lr's seed mean
+    again = df.iloc[[4]].assign(final_eval_loss=100.0)  # a repeated lane: its first row counts
+    odd = pd.concat([df.drop(index=9).iloc[::-1], again], ignore_index=True)
+    odd["diverged"] = pd.array([pd.NA, *odd["diverged"].iloc[1:]], dtype="boolean")
+    (o,) = optimum.optima(odd, n_boot=50).to_dict("records")
+    want = estimator.one(np.sort(df["lr"].unique()), L, 50, 0.95, np.random.default_rng(0))
+    for k in ("eta", "eta_lo", "eta_hi", "loss"):
+        assert o[k] == want[k], k
+    assert o["status"] == want["status"] == "ok"
+    # a null `diverged` is no divergence
+    assert (o["lanes"], o["seeds"], o["diverged"]) == (10, 2, odd["diverged"].iloc[1:].sum())

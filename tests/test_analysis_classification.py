@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import compare, estimator, figures, figures_accuracy, optimum, plot, report
+from analysis import compare, estimator, figures, figures_accuracy, metric, optimum, plot, report
 from analysis.load import AnalysisError, load, load_curves
 from analysis.plot import analyse
 
@@ -125,7 +125,7 @@ def test_a_perfect_accuracy_can_win():
     """An error of exactly 0 is an optimum, not a missing value (no log scale for accuracy)."""
     lr = np.geomspace(1e-3, 1, 7)
     err = np.array([0.3, 0.2, 0.05, 0.0, 0.1, 0.2, 0.4])[:, None] * np.ones((1, 3))
-    r = estimator.one(lr, err, 50, 0.95, np.random.default_rng(0), optimum.metric.get("accuracy"))
+    r = estimator.one(lr, err, 50, 0.95, np.random.default_rng(0), metric.get("accuracy"))
     assert r["eta_grid"] == lr[3] and r["status"] == "ok"
 
 

@@ -56,18 +56,17 @@ def test_binomial_interval():
     assert coverage_table.binomial(0, 10)[0] == 0.0 and coverage_table.binomial(10, 10)[1] == 1.0
 
 
-@pytest.mark.slow  # trains six programs; the fast set checks the intervals on known curves
 def test_small_coverage_run():
-    """Two fixed configs, 16 seeds each split into groups of 4 and 8: intervals that were badly
-    narrow would miss the theory's eta* in most of these trials."""
+    """A fixed config, 16 seeds split into groups of 4 and 8 at three batch sizes: intervals that
+    were badly narrow would miss the theory's eta* in most of these 18 trials."""
     base = dict(
         dim=16, decay=1.0, noise=0.5, density=8, lr_min=1e-3, lr_max=1.0, batch_sizes=[1, 8, 64]
     )
-    configs = [base | dict(kind="steps", budget=200), base | dict(kind="samples", budget=4096)]
+    configs = [base | dict(kind="steps", budget=200)]
     lanes = coverage.lanes(configs, log=lambda s: None)
     ev = coverage.evaluate(lanes, levels=(0.9,), groups=(4, 8), n_boot=400)
     s = coverage_table.summary(ev).set_index("seeds")
-    assert s.loc["all", "trials"] >= 24
+    assert s.loc["all", "trials"] == 18
     assert s.loc["all", "coverage"] >= 0.7
     assert abs(s.loc["all", "bias_steps"]) <= 1.0
 

@@ -47,27 +47,30 @@ def _lanes(cfg, store, B=4):
 
 
 def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):
+    """Each start's results equal a fresh compile's. A start that loaded the stored program
+    leaves its file as it was; one that compiled it stores it anew (a new file, atomically)."""
     want = _lanes(make_config(*SMALL), None).curve_eval
+    store = tmp_path / "executables"
     np.testing.assert_array_equal(_start(tmp_path), want)  # compiled afresh: stored
-    (entry,) = (tmp_path / "executables").glob("*.bin")
-    np.testing.assert_array_equal(_start(tmp_path), want)  # loaded
-    assert list((tmp_path / "executables").glob("*.bin")) == [entry]
+    (entry,) = store.glob("*.bin")
+    stored = entry.stat().st_ino
+    np.testing.assert_array_equal(_start(tmp_path), want)
+    assert entry.stat().st_ino == stored  # loaded
     # A damaged entry is compiled again, as a lost one is. JAX's cache holds the program under
     # its name (from the first start), and what it returns serialises without its code: so the
     # program is compiled once more under a name of its own, and that is stored.
     entry.write_bytes(b"not an executable")
     np.testing.assert_array_equal(_start(tmp_path), want)
-    assert entry.read_bytes() != b"not an executable"
-    assert list((tmp_path / "executables").glob("*.bin")) == [entry]
-    # An upgrade of lrscale that leaves the program as it was changes its key: the store misses
-    # while JAX's persistent cache still holds the program. It is compiled afresh and stored,
-    # and the next start loads it from the store.
+    assert entry.read_bytes() != b"not an executable" and list(store.glob("*.bin")) == [entry]
+    # An upgrade of lrscale that leaves the program as it was changes its key, and so the
+    # program's name: JAX's cache, which would answer with a copy that does not serialise, misses.
+    # The program is compiled afresh and stored, and the next start loads it.
     upgraded = "from sweeps import executables\nexecutables._source_digest = lambda: 'next'\n"
     np.testing.assert_array_equal(_start(tmp_path, upgraded + START), want)
-    new = set((tmp_path / "executables").glob("*.bin")) - {entry}
-    assert len(new) == 1
-    np.testing.assert_array_equal(_start(tmp_path, upgraded + START), want)  # loaded
-    assert set((tmp_path / "executables").glob("*.bin")) == {entry, *new}
+    (new,) = set(store.glob("*.bin")) - {entry}
+    stored = new.stat().st_ino
+    np.testing.assert_array_equal(_start(tmp_path, upgraded + START), want)
+    assert new.stat().st_ino == stored and set(store.glob("*.bin")) == {entry, new}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from sweeps.results import RESULTS
 from tests.conftest import ROOT, SMALL
@@ -19,7 +18,6 @@ def _run(*cmd, cwd: Path, env: dict, timeout: float = 300) -> subprocess.Complet
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.slow  # builds and installs the wheel; the fast set runs from the checkout
 def test_the_wheel_runs_a_sweep_and_a_report_outside_the_checkout(tmp_path):
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()

@@ -135,7 +135,7 @@ def test_the_default_corpus_is_the_standard_library_found_offline_and_hashed(mon
 
 
 def test_results_count_tokens_and_the_analysis_shows_bits_per_byte(tmp_path, corpus_file):
-    run_sweep(tiny(corpus_file, "sweep.batch_sizes=[8]"), tmp_path)
+    run_sweep(tiny(corpus_file), tmp_path)
     raw = pd.read_parquet(tmp_path / "results.parquet")
     assert (raw["task_kind"] == "language").all() and (raw["loss"] == "cross_entropy").all()
     assert (raw["tokens_per_step"] == raw["batch_size"] * 16).all()
