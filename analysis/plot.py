@@ -26,7 +26,7 @@ from analysis import (
     figures_base,
     figures_critical,  # noqa: F401  (importing it registers the critical-batch figures)
     figures_data,  # noqa: F401  (importing it registers the figures across the data budget)
-    laws,
+    law_table,
     metric,
     optimum,
     tables,
@@ -100,7 +100,7 @@ def analyse(
     res = load(paths, skip_bad=skip_bad)
     metric.require(res, metric.get(by))
     opt = optimum.optima(res, n_boot=n_boot, level=level, seed=seed, by=by)
-    fitted = laws.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
+    fitted = law_table.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
     cur = curves_of(paths, skip_bad) if curves else "not analysed"
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
     crit = criticals(cur, res, min(n_boot, 200), seed)
@@ -114,7 +114,7 @@ def analyse(
         optimum.curve(res),
         opt,
         fitted,
-        laws.summary(opt, fitted, level),
+        law_table.summary(opt, fitted, level),
         optimum.problems(opt),
         crit,
         by,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import figures, laws, optimum, plot, report
+from analysis import figures, law_table, optimum, plot, report
 from analysis.plot import analyse
 from tests.conftest import SMALL, make_config
 from tests.data.analysis import synth
@@ -120,7 +120,7 @@ def test_one_finite_lr_does_not_locate_eta():
     o = optimum.optima(_set(df, loss), n_boot=20)
     assert o["status"].eq("unidentified").all()
     assert o["note"].str.contains("it lies between 0.001 and 0.1, where seeds diverge").all()
-    ax = figures.eta_vs_batch(o, laws.fits(o))
+    ax = figures.eta_vs_batch(o, law_table.fits(o))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "η* not identified by the grid (not fitted)" in labels
 
@@ -190,7 +190,7 @@ def test_the_notes_reach_the_report_the_command_and_the_figure(tmp_path, capsys)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "η* not identified by the grid (not fitted)" in labels
     assert not any("grid edge" in t for t in labels)
-    assert laws._reason(a.opt).startswith("only 0 usable batch sizes of 3 (3 with eta* not")
+    assert law_table._reason(a.opt).startswith("only 0 usable batch sizes of 3 (3 with eta* not")
 
 
 # --- the sweeps of the issue, run for real (small) ---------------------------------------------

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import estimator, laws, optimum
+from analysis import estimator, law_table, laws, optimum
 from analysis.load import AnalysisError, load, load_curves, sweeps
 
 _spec = importlib.util.spec_from_file_location(
@@ -246,8 +246,8 @@ def test_fewer_than_three_usable_batch_sizes_are_not_fitted_and_say_why():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         o = optimum.optima(df, n_boot=50)
-    f = laws.fits(o)
-    s = laws.summary(o, f)
+    f = law_table.fits(o)
+    s = law_table.summary(o, f)
     assert f.empty and s["law"].isna().all()
     assert s["reason"].iloc[0] == (
         "only 2 usable batch sizes of 3 (1 at the grid edge); a law needs at least 3"
