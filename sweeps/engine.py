@@ -199,10 +199,11 @@ def train_lane(cfg: Config, prob: Problem, batch_size: int, points, data, lr, se
         bad = ~jnp.isfinite(loss) | (loss > limit)
         div_step = jnp.where(bad & ~c.div, t, c.div_step)
         div = c.div | bad
-        updates, new_opt = tx.update(g, c.opt, c.params)
+        updates, opt = tx.update(g, c.opt, c.params)
         # A diverged lane freezes: its parameters stop moving, its neighbours are untouched.
+        # Its optimizer state runs on (nothing reads it once the parameters are frozen): a
+        # frozen state would make XLA copy every parameter-sized piece of it each step.
         params = _tree_where(div, c.params, optax.apply_updates(c.params, updates))
-        opt = _tree_where(div, c.opt, new_opt)
         return Carry(params, opt, perm, div, div_step, c.acc + jnp.where(div, 0.0, loss))
 
     def segment(c: Carry, bounds):
