@@ -114,12 +114,22 @@ def test_uncovered_configs_are_refused(over, why):
         optimal_across_data(cfg, pts)
 
 
-def test_configs_stored_by_earlier_versions_load():
-    """The committed reference sweep stored `plot: false` where the config now has a plot node:
-    its config still loads, so the theory still covers its linear+SGD sweep."""
+def test_configs_stored_by_earlier_versions_load(tmp_path):
+    """Earlier versions stored `plot: false` where the config now has a plot node, and no keys
+    for what was added since (the transformer's): such a config still loads, so the theory still
+    covers its linear+SGD sweep."""
     from pathlib import Path
 
+    from sweeps.results import read_meta, write_table
+
     ref = Path(__file__).resolve().parents[1] / "outputs" / "homework" / "0" / "results.parquet"
-    cfg = stored_config(ref)
+    meta = read_meta(ref)
+    meta["config"]["plot"] = False
+    for key in ("heads", "mlp_ratio", "tie_embeddings"):
+        del meta["config"]["model"][key]
+    old = tmp_path / "results.parquet"
+    write_table(pd.read_parquet(ref), old, meta)
+    cfg = stored_config(old)
     assert (cfg.model.name, cfg.optimizer.name, cfg.plot.enabled) == ("linear", "sgd", False)
+    assert cfg.model.heads == make_config().model.heads  # the default fills what was missing
     assert uncovered(cfg) == ""
