@@ -210,6 +210,7 @@ def test_a_real_sweep_whose_lrs_are_too_small_to_train_is_flat(tmp_path):
     assert not any("extend" in n for n in plot.notes(a))
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_a_real_sweep_whose_loss_overflows_blames_the_task(tmp_path):
     a = _real(tmp_path, "task.noise_std=1e30")
     assert a.opt["note"].eq(optimum.OVERFLOW).all()
