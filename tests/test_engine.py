@@ -117,13 +117,9 @@ def test_tiny_lr_stays_put_and_a_good_lr_reaches_the_noise_floor(small):
 def test_diverging_lane_is_flagged_and_leaves_the_others_alone(small, model, opt, lrs):
     """Adam's state of a diverged lane runs on (inf or nan): its neighbours and its own frozen
     parameters must not see it. The reference is the same program with a tame third lane."""
-    over = (
-        "sweep.budget.samples=null",
-        "sweep.budget.steps=64",
-        f"model={model}",
-        f"optimizer={opt}",
+    cfg = small(
+        "sweep.budget.samples=null", "sweep.budget.steps=64", f"model={model}", f"optimizer={opt}"
     )
-    cfg = small(*over)
     points, seeds = engine.curve_steps(64, 8), np.arange(cfg.sweep.seeds, dtype=np.uint32)
     prog = program(cfg, 8, points, keep_params=True)
     out, params = prog(np.asarray(lrs), seeds)

@@ -1,5 +1,7 @@
 """The exact theory across the data budget: against the engine's curves, and its eta*(B, D)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from analysis.load import load_curves
 from analysis.theory import expected_loss, optimal_lr
 from analysis.theory_data import optimal_across_data, stored_config, theory_curves, uncovered
 from sweeps import engine
-from sweeps.results import CURVES
+from sweeps.results import CURVES, read_meta, write_table
 from sweeps.sweep import run_sweep
 from tasks.regression import spectrum
 from tests.conftest import SMALL, make_config
@@ -118,10 +120,6 @@ def test_configs_stored_by_earlier_versions_load(tmp_path):
     """Earlier versions stored `plot: false` where the config now has a plot node, and no keys
     for what was added since (the transformer's): such a config still loads, so the theory still
     covers its linear+SGD sweep."""
-    from pathlib import Path
-
-    from sweeps.results import read_meta, write_table
-
     ref = Path(__file__).resolve().parents[1] / "outputs" / "homework" / "0" / "results.parquet"
     meta = read_meta(ref)
     meta["config"]["plot"] = False
