@@ -29,6 +29,7 @@ class Model(NamedTuple):
     flops: float  # forward pass, per example
     train_flops: float  # forward and backward pass, per example
     activations: int  # floats per example kept for the backward pass
+    identity: dict = {}  # what identifies a user's model beyond the config (never mutated)
 
 
 def linear(n_features: int, n_out: int, regression: bool) -> Model:
@@ -145,8 +146,9 @@ def cnn(cfg: ModelConfig, n_features: int, n_out: int) -> Model:
     return _flax(net, n_features, n_params, flops, first, C * sum(lengths) + K)
 
 
-def build(cfg: ModelConfig, task) -> Model:
-    """The model of cfg for `task` (its number of features and outputs)."""
+def build(cfg: ModelConfig, task, dtype="float32", batch_sizes=()) -> Model:
+    """The model of cfg for `task` (its number of features and outputs); a user's model is traced
+    as the sweep calls it: in dtype, on each of batch_sizes and the task's held-out set."""
     F, K = task.n_features, task.n_out
     if (cfg.name == "transformer") != (task.kind == "language"):
         raise ConfigError(
@@ -166,4 +168,5 @@ def build(cfg: ModelConfig, task) -> Model:
                 f"task={task.name} are not sequences"
             )
         return cnn(cfg, F, K)
-    return Model(*custom(cfg, F, K))
+    sizes = [*batch_sizes, task.columns.get("eval_size") or 1]
+    return Model(**custom(cfg, F, K, dtype, sizes))

@@ -1,9 +1,14 @@
-"""A user's flax.linen.Module, named by its dotted path: checked once, counted by XLA."""
+"""A user's flax.linen.Module, named by its dotted path: traced once at start-up under the calls
+the sweep will make, counted by XLA, and identified by its source."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
+from pathlib import Path
 
+import flax.errors
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -11,12 +16,21 @@ import numpy as np
 
 from sweeps.config import ConfigError, ModelConfig
 
-PROBE = 3  # examples in the abstract evaluation that checks the output shape
+NOT_TRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+STATE = (flax.errors.ModifyScopeVariableError, flax.errors.ScopeCollectionNotFound)
 
 
-def _why(e: Exception) -> str:
+def _why(e: BaseException, first_sentence: bool = False) -> str:
     """An exception in one line: the error of a start-up check is one line."""
-    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    text = " ".join(str(e).split())
+    if first_sentence:
+        text = text.split(". ")[0]
+    return f"{type(e).__name__}: {text[:300]}"
 
 
 def _class(target: str) -> type:
@@ -25,6 +39,11 @@ def _class(target: str) -> type:
         raise ConfigError(f"model.target: {target!r} is not a dotted path (package.module.Class)")
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as e:  # a module that exits when imported is an import failure too
+        raise ConfigError(
+            f"model.target: importing {module_name} called sys.exit({e.code!r}); a model's "
+            "module must define its class without running a program"
+        ) from None
     except Exception as e:  # noqa: BLE001 - any import failure of user code is reported the same
         raise ConfigError(f"model.target: cannot import {module_name} ({_why(e)})") from None
     cls = getattr(module, name, None)
@@ -35,44 +54,94 @@ def _class(target: str) -> type:
     return cls
 
 
-def _cost(apply, params, n_features: int) -> tuple[float, int]:
-    """(forward FLOPs, bytes touched) of one example from XLA's cost analysis."""
-    x = jax.ShapeDtypeStruct((1, n_features), jnp.float32)
-    cost = jax.jit(apply).lower(params, x).cost_analysis()
-    cost = cost[0] if isinstance(cost, list | tuple) else cost or {}
-    return float(cost.get("flops", 0.0)), int(cost.get("bytes accessed", 0.0))
+def source_digest(cls: type) -> str:
+    """sha256 of the source file that defines cls (first 16 hex digits)."""
+    try:
+        raw = Path(inspect.getfile(cls)).read_bytes()
+    except (OSError, TypeError) as e:
+        raise ConfigError(
+            f"model.target: the source of {cls.__name__} cannot be read ({e})"
+        ) from None
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def custom(cfg: ModelConfig, n_features: int, n_out: int):
-    """Model fields (init, apply, linear, n_params, flops, train_flops, activations) of
-    model.target(n_out=..., **kwargs)."""
-    cls = _class(cfg.target)
+def _traced(target: str, what: str, fn, *args):
+    """jax.eval_shape(fn, *args): every failure a one-line ConfigError naming what the module
+    did."""
+    try:
+        return jax.eval_shape(fn, *args)
+    except STATE as e:
+        raise ConfigError(
+            f"model.target: {target} keeps state besides its parameters ({_why(e)}); lrscale "
+            "trains parameters only: no BatchNorm(use_running_average=False), no mutable variables"
+        ) from None
+    except flax.errors.InvalidRngError as e:
+        raise ConfigError(
+            f"model.target: {target} draws random numbers ({_why(e)}); lrscale gives a model "
+            "none: no Dropout (or Dropout(deterministic=True))"
+        ) from None
+    except NOT_TRACEABLE as e:
+        raise ConfigError(
+            f"model.target: {target} is not traceable by JAX {what} (it turns an array into "
+            f"numpy or Python values, e.g. np.asarray(x) or `if x > 0`): {_why(e, True)}"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - any failure of user code is reported the same
+        raise ConfigError(f"model.target: {target} fails {what} ({_why(e)})") from None
+
+
+def custom(cfg: ModelConfig, n_features: int, n_out: int, dtype, batch_sizes=()) -> dict:
+    """The Model fields of model.target(n_out=..., **kwargs), after tracing it as the sweep calls
+    it: initialised on one example, applied to batches of every size in batch_sizes (and 1) in
+    dtype, differentiated; its output must be (batch, n_out) floats."""
+    target = cfg.target
+    cls = _class(target)
     try:
         net = cls(n_out=n_out, **cfg.kwargs)
     except Exception as e:  # noqa: BLE001
         raise ConfigError(
-            f"model.target: {cfg.target}(n_out={n_out}, **model.kwargs) failed ({_why(e)})"
+            f"model.target: {target}(n_out={n_out}, **model.kwargs) failed ({_why(e)})"
         ) from None
-    x = jnp.zeros((PROBE, n_features), jnp.float32)
-    try:
-        out, params = jax.eval_shape(lambda: net.init_with_output(jax.random.key(0), x))
-    except Exception as e:  # noqa: BLE001
+    dtype = jnp.dtype(dtype)
+    one = jax.ShapeDtypeStruct((1, n_features), dtype)
+    params = _traced(
+        target, f"at init on a batch of shape {one.shape}", net.init, jax.random.key(0), one
+    )
+    extra = sorted(set(params) - {"params"})
+    if extra:
         raise ConfigError(
-            f"model.target: {cfg.target} fails on a batch of shape {x.shape} ({_why(e)})"
-        ) from None
-    if getattr(out, "shape", None) != (PROBE, n_out):
-        raise ConfigError(
-            f"model.target: {cfg.target} returns shape {getattr(out, 'shape', type(out))} for a "
-            f"batch of {PROBE} examples; it must return ({PROBE}, {n_out}) = (batch, task outputs)"
+            f"model.target: {target} keeps state besides its parameters (collection "
+            f"{', '.join(map(repr, extra))}); lrscale trains parameters only: no "
+            "BatchNorm(use_running_average=False), no mutable variables"
         )
+    for b in sorted({1, *batch_sizes}):
+        x = jax.ShapeDtypeStruct((b, n_features), dtype)
+        out = _traced(target, f"on a batch of shape {x.shape} ({dtype.name})", net.apply, params, x)
+        if getattr(out, "shape", None) != (b, n_out):
+            raise ConfigError(
+                f"model.target: {target} returns shape {getattr(out, 'shape', type(out))} for a "
+                f"batch of shape {x.shape}; it must return ({b}, {n_out}) = (batch, task outputs)"
+            )
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ConfigError(
+                f"model.target: {target} returns {out.dtype} outputs; it must return floats "
+                "(predictions or logits), which a loss can be differentiated through"
+            )
+    _traced(target, "under jax.grad", jax.grad(lambda p, x: jnp.sum(net.apply(p, x))), params, one)
     n_params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
-    flops, touched = _cost(net.apply, params, n_features)
-    return (
-        lambda key, dtype: net.init(key, jnp.zeros((1, n_features), dtype)),
-        net.apply,
-        False,
-        n_params,
-        flops,
-        3 * flops,
-        max(n_out, touched // 4),
+    try:
+        cost = jax.jit(net.apply).lower(params, one).cost_analysis()
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"model.target: {target} cannot be lowered by XLA ({_why(e)})") from None
+    cost = cost[0] if isinstance(cost, list | tuple) else cost or {}
+    flops, touched = float(cost.get("flops", 0.0)), int(cost.get("bytes accessed", 0.0))
+    return dict(
+        init=lambda key, dtype: net.init(key, jnp.zeros((1, n_features), dtype)),
+        apply=net.apply,
+        linear=False,
+        n_params=n_params,
+        flops=flops,
+        train_flops=3 * flops,
+        activations=max(n_out, touched // 4),
+        # the module's source and size: an edited module is another sweep
+        identity={"model_source_sha256": source_digest(cls), "model_n_params": n_params},
     )

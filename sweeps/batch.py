@@ -65,11 +65,24 @@ def lr_chunk(cfg: Config, prob, batch_size: int, points: int, n_devices: int) ->
     return max(n_devices, min(n, fit // n_devices * n_devices))
 
 
-def _too_big(cfg: Config, batch_size: int, need: float, how: str) -> ConfigError:
+def _too_big(cfg: Config, prob, batch_size: int, need: float, how: str) -> ConfigError:
+    """Device memory exceeded: blamed on the model where one lane of it does not fit, else on
+    the batch size and seeds."""
+    n, device = prob.model.n_params, device_memory() / 2**30
+    m = cfg.model
+    model = f"model.target={m.target}" if m.name == "custom" else f"model={m.name}"
+    lane = lane_bytes(cfg, prob, 1, cfg.sweep.curve_points)
+    if lane > device_memory():
+        return ConfigError(
+            f"{'model.target' if m.name == 'custom' else 'model'}: {model} has {n:,} parameters, "
+            f"which with the optimizer's state need {lane / 2**30:.3g} GiB for one lane, more than "
+            f"the device's {device:.3g} GiB: use a smaller model"
+        )
     return ConfigError(
         f"sweep.batch_sizes: batch size {batch_size} needs {need / 2**30:.3g} GiB of device "
-        f"memory ({how}) for one learning rate with its {cfg.sweep.seeds} seeds, more than the "
-        f"device's {device_memory() / 2**30:.3g} GiB: use smaller batch sizes or fewer sweep.seeds"
+        f"memory ({how}) for one learning rate with its {cfg.sweep.seeds} seeds ({model}: "
+        f"{n:,} parameters), more than the device's {device:.3g} GiB: use smaller batch sizes, "
+        "fewer sweep.seeds or a smaller model"
     )
 
 
@@ -79,7 +92,7 @@ def check_fits(cfg: Config, prob, batch_size: int) -> None:
     with every seed is the smallest.)"""
     need = call_bytes(cfg, prob, batch_size, cfg.sweep.curve_points, 1)
     if need > device_memory():
-        raise _too_big(cfg, batch_size, need, "estimated")
+        raise _too_big(cfg, prob, batch_size, need, "estimated")
 
 
 def _compiled_bytes(compiled) -> int | None:
@@ -89,6 +102,23 @@ def _compiled_bytes(compiled) -> int | None:
         return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
     except Exception:  # not every backend reports it
         return None
+
+
+def _compiled(cfg: Config, store, batch_size: int, points, prog, args):
+    """`executables.compiled`; a user's model that fails inside the sweep's program (a trace the
+    start-up checks could not foresee) is named in one line."""
+    try:
+        return executables.compiled(store, batch_size, points, prog, args)
+    except (ConfigError, jax.errors.JaxRuntimeError):
+        raise
+    except Exception as e:
+        if cfg.model.name != "custom":
+            raise
+        why = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        raise ConfigError(
+            f"model.target: {cfg.model.target} fails inside the sweep's program at batch size "
+            f"{batch_size} ({why})"
+        ) from None
 
 
 class Prepared(NamedTuple):
@@ -107,7 +137,7 @@ def prepare(
     cfg: Config, prob, batch_size: int, lrs: np.ndarray, points, seeds=None, store=None
 ) -> Prepared:
     """Place the inputs of one batch size and compile its program (safe in a worker thread), or
-    load it from the folder `store` of `sweeps.executables`, where it is kept for the next start.
+    load it from `store` (a `sweeps.executables.Store`), where it is kept for the next start.
 
     The lr axis is sharded over every local device and cut into equal chunks that fit the
     memory budget; padding lanes repeat the last learning rate and are dropped afterwards.
@@ -132,13 +162,13 @@ def prepare(
             lrs_pad = np.concatenate([lrs, np.full(n - len(lrs), lrs[-1])]).astype(cfg.sweep.dtype)
             chunks = [jax.device_put(lrs_pad[i : i + chunk], shard) for i in range(0, n, chunk)]
             args = (chunks[0], seeds_d, data)
-            compiled = executables.compiled(cfg, store, batch_size, points, prog, args)
+            compiled = _compiled(cfg, store, batch_size, points, prog, args)
             need = _compiled_bytes(compiled)
             if need is None or need <= budget:  # XLA counts the memory of one device
                 break
             if chunk == len(devices):  # the smallest call: it runs if the device holds it
                 if need > device_memory():
-                    raise _too_big(cfg, batch_size, need, "as compiled")
+                    raise _too_big(cfg, prob, batch_size, need, "as compiled")
                 break
             smaller = int(chunk * budget / need) // len(devices) * len(devices)
             chunk = max(len(devices), min(smaller, chunk - len(devices)))

@@ -1,11 +1,9 @@
-"""Typed configuration: the Hydra schema (every key declared), composition, sweep identity."""
+"""Typed configuration: the Hydra schema (every key declared), composition, the settings that
+identify a sweep."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import importlib.metadata
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,8 +13,6 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-
-from sweeps import corpus
 
 TASK_KINDS = ("regression", "classification")
 MODELS = ("linear", "mlp", "cnn", "transformer", "custom")
@@ -242,36 +238,10 @@ def to_config(dcfg) -> Config:
         raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def file_digest(path: str | None) -> str | None:
-    """sha256 of a file's bytes (first 16 hex digits), read once per process while the file is
-    unchanged; None when it cannot be read."""
-    if not path:
-        return None
-    try:
-        st = os.stat(path)
-        return _digest(os.path.realpath(path), st.st_size, st.st_mtime_ns)
-    except OSError:
-        return None
-
-
-@functools.cache
-def _digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def settings(cfg: Config) -> dict:
-    """The flat settings that identify a sweep (everything that changes a lane's result)."""
+def settings(cfg: Config, built: dict | None = None) -> dict:
+    """The flat settings that identify a sweep: the config's, and `built`, what the task and the
+    model say of themselves once built (the data's digests, a user model's source; see
+    `sweeps.identity`)."""
     out = {"model": cfg.model.name, "optimizer": cfg.optimizer.name, "task": cfg.task.name}
     for group in ("task", "model", "optimizer"):
         for k, v in dataclasses.asdict(getattr(cfg, group)).items():
@@ -279,18 +249,7 @@ def settings(cfg: Config) -> dict:
                 continue
             # Lists and mappings as JSON text: a table column holds scalars.
             out[f"{group}_{k}"] = json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
-    if cfg.task.name == "text":  # the corpus's bytes, whether a file or the standard library
-        try:
-            c = corpus.load(cfg.task.path)
-            out.update(task_corpus=c.name, task_corpus_bytes=c.size, task_corpus_sha256=c.sha256)
-        except corpus.CorpusError:
-            out.update(task_corpus=cfg.task.path, task_corpus_bytes=None, task_corpus_sha256=None)
-    else:
-        for key in ("path", "test_path"):
-            if getattr(cfg.task, key, None):
-                out[f"task_{key}_sha256"] = file_digest(getattr(cfg.task, key))
-    if cfg.task.name == "mnist1d":  # the data are the generator's: another version, other data
-        out["task_generator"] = f"mnist1d {_version('mnist1d')}"
+    out.update(built or {})
     s = cfg.sweep
     out.update(
         budget_kind=s.budget.kind,
@@ -303,9 +262,3 @@ def settings(cfg: Config) -> dict:
         curve_points=s.curve_points,  # where segments end, so what final_train_loss averages
     )
     return out
-
-
-def sweep_id(cfg: Config) -> str:
-    """Hash of the settings: batch sizes and seeds are rows of one sweep, not its identity."""
-    blob = json.dumps(settings(cfg), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -129,7 +129,7 @@ class Problem(NamedTuple):
 def build(cfg: Config) -> Problem:
     """Load and check the task's data and the model; ConfigError names the key or file at fault."""
     task = tasks.build(cfg)
-    return Problem(task, models.build(cfg.model, task))
+    return Problem(task, models.build(cfg.model, task, cfg.sweep.dtype, cfg.sweep.batch_sizes))
 
 
 def _tree_where(c, new, old):

@@ -26,12 +26,12 @@ import pickle
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 from jax.experimental import serialize_executable
 
 from sweeps import engine
-from sweeps.config import Config, settings
 
 LIBRARIES = ("jax", "jaxlib", "optax", "flax")
 KEEP_DAYS = 30
@@ -62,9 +62,18 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def key(cfg: Config, batch_size: int, points, args) -> str | None:
-    """The key of the program of cfg at batch_size called on args, or None where not stored."""
-    if cfg.model.name == "custom":
+class Store(NamedTuple):
+    """Where programs are kept, and the settings of the sweep whose programs they are (its
+    identity's, `sweeps.identity`)."""
+
+    folder: Path
+    settings: dict
+
+
+def key(settings: dict, batch_size: int, points, args) -> str | None:
+    """The key of the program of the sweep with these settings at batch_size called on args, or
+    None where not stored."""
+    if settings["model"] == "custom":
         return None
     blob = dict(
         source=_source_digest(),
@@ -76,7 +85,7 @@ def key(cfg: Config, batch_size: int, points, args) -> str | None:
         jax_settings={name: str(getattr(jax.config, name, None)) for name in JAX_SETTINGS},
         options=engine.compiler_options(),
         # the lrs are the program's input: their range leaves it as it is
-        settings={k: v for k, v in settings(cfg).items() if k not in ("lr_min", "lr_max")},
+        settings={k: v for k, v in settings.items() if k not in ("lr_min", "lr_max")},
         batch_size=batch_size,
         points=[int(p) for p in points],
         args=[
@@ -125,12 +134,13 @@ def save(folder: Path, k: str, compiled) -> None:
         pass  # a read-only or full cache only costs the next start its compile
 
 
-def compiled(cfg: Config, folder: Path | None, batch_size: int, points, program, args):
+def compiled(store: Store | None, batch_size: int, points, program, args):
     """The executable of program()(*args), `program(tag="")` building the jitted program (named
-    after its tag): from the store in folder, or compiled (and stored)."""
-    k = key(cfg, batch_size, points, args) if folder is not None else None
+    after its tag): from the store, or compiled (and stored)."""
+    k = key(store.settings, batch_size, points, args) if store is not None else None
     if k is None:
         return engine.compile_program(program().lower(*args))
+    folder = store.folder
     out = load(folder, k)
     if out is not None:
         return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sweeps.config import ConfigError, to_config
+from sweeps.config import ConfigError, settings, to_config
 from sweeps.results import RESULTS
 
 
@@ -76,7 +76,8 @@ class StartupChecks(Callback):
             cfg = to_config(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
         except ConfigError:
             return  # reported, with the key's name, once the job starts
-        why = refusal(cfg, Path(config.hydra.run.dir))
+        # the config's settings only: the data's and the model's are compared once built
+        why = refusal(Path(config.hydra.run.dir), settings(cfg))
         if why:
             print(f"error: {why}", file=sys.stderr)
             sys.exit(2)

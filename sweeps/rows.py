@@ -6,20 +6,28 @@ import numpy as np
 import pandas as pd
 
 from sweeps import engine, results
-from sweeps.config import Config, settings, sweep_id
+from sweeps.config import Config
+from sweeps.identity import Identity
 
 
 def lane_rows(
-    cfg: Config, task, batch_size: int, lrs: np.ndarray, seeds: np.ndarray, out: engine.Lanes
+    cfg: Config,
+    ident: Identity,
+    task,
+    batch_size: int,
+    lrs: np.ndarray,
+    seeds: np.ndarray,
+    out: engine.Lanes,
 ) -> pd.DataFrame:
-    """One row per (seed, lr) lane of one batch size; diverged lanes carry +inf losses."""
+    """One row per (seed, lr) lane of one batch size (the sweep's settings in every row);
+    diverged lanes carry +inf losses."""
     S, L = len(seeds), len(lrs)
     steps = cfg.sweep.budget.steps_for(batch_size)
     div = np.asarray(out.diverged).reshape(-1)
     df = pd.DataFrame(
         {
-            "sweep_id": sweep_id(cfg),
-            **settings(cfg),
+            "sweep_id": ident.sweep_id,
+            **ident.settings,
             **task.columns,
             "batch_size": batch_size,
             "lr": np.tile(lrs, S),

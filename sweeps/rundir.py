@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeps import results
-from sweeps.config import Config, settings, sweep_id
+from sweeps.config import Config
+from sweeps.identity import Identity
 
 try:
     import fcntl
@@ -44,8 +45,21 @@ class OutputError(Exception):
     """The output directory cannot take the results (no room on its disk)."""
 
 
+# Settings that the built task and model add (`sweeps.identity`), in words.
+BUILT = {
+    "task_path_sha256": "the bytes of task.path (sha256)",
+    "task_test_path_sha256": "the bytes of task.test_path (sha256)",
+    "task_features_used": "the features used",
+    "task_corpus_sha256": "the bytes of the corpus (sha256)",
+    "model_source_sha256": "the source of model.target (sha256)",
+    "model_n_params": "the parameters of model.target",
+}
+
+
 def setting_key(name: str) -> str:
     """The config key of a settings column: task_noise_std -> task.noise_std."""
+    if name in BUILT:
+        return BUILT[name]
     for group in ("task", "model", "optimizer"):
         if name.startswith(group + "_"):
             return f"{group}.{name[len(group) + 1 :]}"
@@ -87,13 +101,44 @@ def _unreadable(path: Path, e: Exception) -> ResumeError:
     )
 
 
+def holder(out_dir: Path) -> str | None:
+    """Who holds out_dir's lock ('pid 12 on host'), or None when no live process does."""
+    path = Path(out_dir) / LOCK
+    if fcntl is None or not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+    except OSError:  # a file system without locks
+        return None
+    finally:
+        os.close(fd)
+
+
+def _busy(out_dir: Path, who: str) -> BusyError:
+    return BusyError(
+        f"{out_dir} is in use by another process ({who}): nothing was changed; "
+        "wait for it to finish, or choose another directory"
+    )
+
+
 def held(out_dir: Path) -> dict | None:
-    """The identity ({"sweep_id", "settings"}) of what out_dir holds, or None if it is empty.
+    """The identity ({"sweep_id", "settings"}) of what out_dir holds, or None if it holds no
+    results: empty, or claimed by a sweep that was killed before its first write.
 
     Directories written before identity records are read from their results' settings columns.
     Raises ResumeError naming the file when it cannot be read.
     """
     ident, path = Path(out_dir) / IDENTITY, Path(out_dir) / results.RESULTS
+    if not path.exists() and holder(out_dir) is None:
+        return None
     try:
         if ident.exists():
             rec = json.loads(ident.read_text())
@@ -121,23 +166,40 @@ def settings_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in lane and c != "sweep_id"]
 
 
-def refusal(cfg: Config, out_dir: Path) -> str | None:
-    """Why out_dir cannot take cfg's results (another sweep's, unreadable), or None."""
-    try:
-        rec = held(out_dir)
-    except ResumeError as e:
-        return str(e)
-    if rec is None or rec["sweep_id"] == sweep_id(cfg):
+def _other(out_dir: Path, rec: dict, settings: dict, sweep_id: str | None) -> str | None:
+    """Why the sweep of settings (and sweep_id) is not the one recorded in rec, or None.
+    Without a sweep_id only the settings both hold are compared (the config's, before the task
+    and model are built)."""
+    if sweep_id is not None and rec["sweep_id"] == sweep_id:
         return None
-    mine = settings(cfg)
-    theirs = {k: v for k, v in rec["settings"].items() if k in mine} or rec["settings"]
-    diff = (differences(mine, theirs) if rec["settings"] else "") or (
-        f"sweep id {sweep_id(cfg)} here, {rec['sweep_id']} there"
-    )
+    theirs = rec["settings"]
+    if sweep_id is None:
+        keys = settings.keys() & theirs.keys()
+        diff = differences({k: settings[k] for k in keys}, {k: theirs[k] for k in keys})
+        if not diff:
+            return None
+    else:
+        shared = {k: v for k, v in theirs.items() if k in settings} or theirs
+        diff = (differences(settings, shared) if theirs else "") or (
+            f"sweep id {sweep_id} here, {rec['sweep_id']} there"
+        )
     return (
         f"{out_dir} holds results of another sweep ({diff}): nothing was changed; "
         "choose another directory"
     )
+
+
+def refusal(out_dir: Path, settings: dict, sweep_id: str | None = None) -> str | None:
+    """Why out_dir cannot take the results of the sweep with these settings (another process's,
+    another sweep's, unreadable), or None. Without a sweep_id, only the settings are compared."""
+    who = holder(out_dir)
+    if who:
+        return str(_busy(out_dir, who))
+    try:
+        rec = held(out_dir)
+    except ResumeError as e:
+        return str(e)
+    return None if rec is None else _other(out_dir, rec, settings, sweep_id)
 
 
 def _lock(out_dir: Path):
@@ -150,21 +212,15 @@ def _lock(out_dir: Path):
     except BlockingIOError:
         who = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise BusyError(
-            f"{out_dir} is in use by another process ({who}): nothing was changed; "
-            "wait for it to finish, or choose another directory"
-        ) from None
+        raise _busy(out_dir, who) from None
     except OSError:  # a file system without locks: the identity record alone guards the sweep
         pass
     return fd
 
 
-def _record(cfg: Config, out_dir: Path) -> None:
+def _record(ident: Identity, out_dir: Path) -> None:
     """Create the identity record, exclusively; refuse if the directory is another sweep's."""
-    why = refusal(cfg, out_dir)
-    if why:
-        raise ResumeError(why)
-    rec = {"sweep_id": sweep_id(cfg), "settings": settings(cfg)}
+    rec = {"sweep_id": ident.sweep_id, "settings": ident.settings}
     # written whole beside it, then linked into place: a reader never sees half a record, and
     # link fails if another sweep made its record first
     tmp = out_dir / f".{IDENTITY}.{os.getpid()}.tmp"
@@ -172,7 +228,7 @@ def _record(cfg: Config, out_dir: Path) -> None:
     try:
         os.link(tmp, out_dir / IDENTITY)
     except FileExistsError:
-        why = refusal(cfg, out_dir)  # another sweep created it first (no lock on this system)
+        why = _other(out_dir, held(out_dir) or rec, ident.settings, ident.sweep_id)
         if why:
             raise ResumeError(why) from None
     finally:
@@ -180,20 +236,23 @@ def _record(cfg: Config, out_dir: Path) -> None:
 
 
 @contextmanager
-def claim(cfg: Config, out_dir: Path):
+def claim(ident: Identity, out_dir: Path):
     """Hold out_dir for this process and sweep while the block runs.
 
     Refuses (BusyError, ResumeError) before changing any file; temporary files of a killed
-    writer are removed only once the lock is held, so a live writer never loses one.
+    writer, and the record of a sweep killed before its first write, are removed only once the
+    lock is held, so a live writer never loses one.
     """
-    why = refusal(cfg, out_dir)  # before the lock file is made: a refused sweep changes nothing
+    why = refusal(out_dir, ident.settings, ident.sweep_id)  # before the lock file is made
     if why:
         raise ResumeError(why)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fresh = not (out_dir / IDENTITY).exists()
+    fresh = not (out_dir / results.RESULTS).exists()
     fd = _lock(out_dir)
     try:
-        _record(cfg, out_dir)
+        if fresh:  # a record without results: of a sweep killed before its first write
+            (out_dir / IDENTITY).unlink(missing_ok=True)
+        _record(ident, out_dir)
         os.ftruncate(fd, 0)  # who holds it, for the message of a process refused meanwhile
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
         for tmp in out_dir.glob(".*.tmp"):  # left by a process killed mid-write

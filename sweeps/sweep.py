@@ -18,9 +18,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from sweeps import batch, engine, results, rundir
+from sweeps import batch, engine, executables, identity, results, rundir
 from sweeps.checks import validate
-from sweeps.config import Config, sweep_id, user_cache_dir
+from sweeps.config import Config, user_cache_dir
 from sweeps.rows import curve_rows, lane_rows
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
@@ -50,10 +50,10 @@ def _versions() -> dict:
     return out
 
 
-def run_metadata(cfg: Config) -> dict:
+def run_metadata(cfg: Config, ident: identity.Identity) -> dict:
     devices = jax.devices()
     return {
-        "sweep_id": sweep_id(cfg),
+        "sweep_id": ident.sweep_id,
         "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
         "versions": _versions(),
         "device_kind": devices[0].device_kind,
@@ -148,21 +148,24 @@ def run_sweep(cfg: Config, out_dir: str | Path, started=None) -> pd.DataFrame:
     validate(cfg)
     with jax.enable_x64(cfg.sweep.dtype == "float64"):
         prob = engine.build(cfg)  # bad data or a bad model fail here, before anything is written
+    ident = identity.of(cfg, prob)
+    for note in prob.task.notes:
+        print(f"note: {note}", file=sys.stderr)
     for b in cfg.sweep.batch_sizes:
         batch.check_fits(cfg, prob, b)
     out_dir = Path(out_dir)
     rundir.check_room(cfg, out_dir)
-    with rundir.claim(cfg, out_dir):
+    with rundir.claim(ident, out_dir):
         rows, curves, timings = rundir.previous(cfg, out_dir)
         if started:
             started()
-        return _train(cfg, prob, out_dir, rows, curves, timings)
+        return _train(cfg, prob, ident, out_dir, rows, curves, timings)
 
 
-def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: list):
+def _train(cfg: Config, prob, ident, out_dir: Path, rows: dict, curves: dict, timings: list):
     setup_jax(cfg)
     lrs = engine.lr_grid(cfg)
-    meta = run_metadata(cfg)
+    meta = run_metadata(cfg, ident)
     meta["timings"] = timings
     batch_sizes = list(cfg.sweep.batch_sizes)
     want = np.arange(cfg.sweep.seeds)
@@ -188,7 +191,8 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
 
     points = {b: engine.curve_points(cfg, b) for b in todo}  # (steps, grid values)
 
-    store = cache_dir() / "executables" if cfg.compile_cache else None
+    store = executables.Store(cache_dir() / "executables", ident.settings)
+    store = store if cfg.compile_cache else None
 
     def prepare(b):
         return pool.submit(batch.prepare, cfg, prob, b, lrs, points[b][0], todo[b], store)
@@ -216,7 +220,7 @@ def _train(cfg: Config, prob, out_dir: Path, rows: dict, curves: dict, timings: 
                     ahead[nxt] = prepare(nxt)
                 bar.set_description_str(f"training B={b} lanes={lanes} steps={steps}")
                 out, run_s = batch.run_prepared(p, sig)
-                new = lane_rows(cfg, prob.task, b, lrs, seeds, out)
+                new = lane_rows(cfg, ident, prob.task, b, lrs, seeds, out)
                 rows[b] = _merge(rows.get(b), new)
                 curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points[b], out))
                 meta["timings"].append(

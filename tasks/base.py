@@ -46,6 +46,10 @@ class Task(NamedTuple):
     data: dict[str, np.ndarray]  # put on the device once per program, shared by every lane
     seed_data: Callable[[dict, Keys, Any], SeedData]  # (data, keys, dtype) -> SeedData
     columns: dict  # recorded in every row of the results: kind, loss and sizes
+    # What identifies the data beyond the config (digests of the files read, the features used):
+    # part of the sweep's identity and recorded in every row.
+    identity: dict = {}  # never mutated
+    notes: tuple[str, ...] = ()  # what a user should hear about the data (columns left out)
 
 
 def mse(pred_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
@@ -73,6 +77,42 @@ def finite(x: np.ndarray, where: str, what: str) -> None:
         raise ConfigError(f"{where}: NaN or inf in the {what} (row {row})")
 
 
+def standardize_columns(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Arrays scaled by the training array's mean and std (per column of 2-D arrays; a constant
+    column stays as it is). Each column is first divided by a power of two near its largest
+    magnitude: exact in floating point, so the result is the plain (x - mean) / std wherever that
+    does not overflow, and finite where it would (values near 1e300)."""
+    top = np.max(np.abs(train), axis=0)
+    two_k = np.exp2(np.floor(np.log2(np.where(top > 0, top, 1.0))))
+    train = train / two_k
+    mu, sd = train.mean(0), train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return [(train - mu) / sd, *((x / two_k - mu) / sd for x in others)]
+
+
+def cast(x: np.ndarray, dtype, where: str, what: str, hint: str) -> np.ndarray:
+    """x in dtype, refused where a value leaves the dtype's range (inf) or a column that varies
+    becomes constant (every value rounded to 0)."""
+    with np.errstate(over="ignore"):
+        out = x.astype(dtype)
+    big = ~np.isfinite(out)
+    if big.any():
+        v = x[big].flat[0]
+        raise ConfigError(
+            f"{where}: the {what} reach {v:.3g}, beyond the range of {np.dtype(dtype).name} "
+            f"(+-{float(np.finfo(dtype).max):.3g}): {hint}"
+        )
+    x2, o2 = x.reshape(len(x), -1), out.reshape(len(out), -1)
+    lost = (np.ptp(x2, axis=0) > 0) & (np.ptp(o2, axis=0) == 0) if len(x2) else []
+    if np.any(lost):
+        col = int(np.flatnonzero(lost)[0])
+        raise ConfigError(
+            f"{where}: the {what} of column {col} ({np.abs(x2[:, col]).max():.3g} at most) "
+            f"round to one value in {np.dtype(dtype).name}: {hint}"
+        )
+    return out
+
+
 def from_arrays(
     name: str,
     kind: str,
@@ -85,11 +125,14 @@ def from_arrays(
     standardize: bool = False,
     sequence: bool = False,
     columns: dict | None = None,
+    identity: dict | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Task:
     """A task on a fixed training split and a held-out split, after the checks users need.
 
     Classification labels (integers or strings) are mapped to 0..K-1; `standardize` scales the
-    features (and regression targets) by the training split's mean and std.
+    features (and regression targets) by the training split's mean and std. A constant regression
+    target is refused, and so are values that the sweep's dtype cannot hold.
     """
     (x_tr, y_tr), (x_ev, y_ev) = train, held_out
     if len(x_ev) == 0:
@@ -115,21 +158,32 @@ def from_arrays(
         y_tr, y_ev = np.asarray(y_tr, np.float64), np.asarray(y_ev, np.float64)
         finite(y_tr, where, "training targets")
         finite(y_ev, where, "held-out targets")
+        if np.ptp(y_tr) == 0:
+            raise ConfigError(
+                f"{where}: the regression target is {y_tr[0]:.6g} in every training example: "
+                "there is nothing to learn"
+            )
         n_out, loss = 1, "mse"
     if standardize:
-        mu, sd = x_tr.mean(0), x_tr.std(0)
-        sd = np.where(sd > 0, sd, 1.0)  # a constant feature stays as it is
-        x_tr, x_ev = (x_tr - mu) / sd, (x_ev - mu) / sd
+        x_tr, x_ev = standardize_columns(x_tr, x_ev)
         if kind == "regression":
-            m, s = y_tr.mean(), y_tr.std() or 1.0
-            y_tr, y_ev = (y_tr - m) / s, (y_ev - m) / s
-    ydt = np.int32 if kind == "classification" else dtype
+            y_tr, y_ev = standardize_columns(y_tr, y_ev)
+    hint = (
+        "use sweep.dtype=float64"
+        if standardize
+        else "set task.standardize=true, or use sweep.dtype=float64"
+    )
     data = {
-        "x_train": x_tr.astype(dtype),
-        "y_train": y_tr.astype(ydt),
-        "x_eval": x_ev.astype(dtype),
-        "y_eval": y_ev.astype(ydt),
+        "x_train": cast(x_tr, dtype, where, "training features", hint),
+        "x_eval": cast(x_ev, dtype, where, "held-out features", hint),
     }
+    if kind == "classification":
+        data.update(y_train=y_tr.astype(np.int32), y_eval=y_ev.astype(np.int32))
+    else:
+        data.update(
+            y_train=cast(y_tr, dtype, where, "training targets", hint),
+            y_eval=cast(y_ev, dtype, where, "held-out targets", hint),
+        )
 
     def seed_data(data, keys, dtype):
         return SeedData(
@@ -158,6 +212,8 @@ def from_arrays(
             "eval_size": len(x_ev),
             **(columns or {}),
         },
+        identity=identity or {},
+        notes=notes,
     )
 
 

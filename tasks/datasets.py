@@ -64,6 +64,7 @@ def mnist1d_cached(n: int, seed: int, cache: Path | None = None):
 def mnist1d(cfg) -> Task:
     t = cfg.task
     x, y = mnist1d_cached(t.n_train + t.n_eval, t.data_seed)
+    version = importlib.metadata.version("mnist1d")
     return from_arrays(
         "mnist1d",
         "classification",
@@ -73,6 +74,7 @@ def mnist1d(cfg) -> Task:
         max_batch=max(cfg.sweep.batch_sizes),
         dtype=cfg.sweep.dtype,
         sequence=True,
+        identity={"task_generator": f"mnist1d {version}"},  # another version, other data
     )
 
 

@@ -77,4 +77,10 @@ def build(cfg) -> Task:
             "eval_size": len(x_eval),  # held-out windows
             "tokens_per_example": T,  # predicted bytes per window
         },
+        # the corpus's bytes, whether a file or the standard library (another Python, other bytes)
+        identity={
+            "task_corpus": c.name,
+            "task_corpus_bytes": c.size,
+            "task_corpus_sha256": c.sha256,
+        },
     )

@@ -45,6 +45,18 @@ def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProc
     )
 
 
+def identity(cfg: Config):
+    """The sweep identity of cfg, as a run computes it (its task and model built)."""
+    from sweeps import engine
+    from sweeps import identity as ident
+
+    return ident.of(cfg, engine.build(cfg))
+
+
+def sweep_id(cfg: Config) -> str:
+    return identity(cfg).sweep_id
+
+
 def program(cfg: Config, batch_size: int, points, **kw):
     """engine.program of cfg's own task and model, called as (lrs, seeds)."""
     from sweeps import engine

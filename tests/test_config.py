@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from sweeps.checks import validate
-from sweeps.config import ConfigError, sweep_id, to_config
-from tests.conftest import CONF, cli, make_config
+from sweeps.config import ConfigError, to_config
+from tests.conftest import CONF, cli, make_config, sweep_id
 
 GROUPS = {
     g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("model", "optimizer", "sweep")

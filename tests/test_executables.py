@@ -12,20 +12,22 @@ import numpy as np
 import pytest
 
 from sweeps import batch, engine, executables
-from tests.conftest import ROOT, SMALL, make_config
+from sweeps import identity as ident
+from tests.conftest import ROOT, SMALL, identity, make_config
 
 # One process of a sweep's start: JAX's persistent cache on, the program from the store (or
 # compiled, and then stored unless it came from JAX's cache).
 START = """
 import json, sys
-from sweeps import batch, engine
+from sweeps import batch, engine, executables, identity
 from sweeps.sweep import cache_dir, setup_jax
 from tests.conftest import SMALL, make_config
 cfg = make_config(*SMALL)
 setup_jax(cfg)
 prob, lrs = engine.build(cfg), engine.lr_grid(cfg)
 points = engine.curve_points(cfg, 4)[0]
-p = batch.prepare(cfg, prob, 4, lrs, points, store=cache_dir() / "executables")
+store = executables.Store(cache_dir() / "executables", identity.of(cfg, prob).settings)
+p = batch.prepare(cfg, prob, 4, lrs, points, store=store)
 print(json.dumps(batch.run_prepared(p)[0].curve_eval.tolist()))
 """
 
@@ -39,9 +41,10 @@ def _start(cache: Path, script: str = START) -> np.ndarray:
     return np.array(json.loads(r.stdout.splitlines()[-1]))
 
 
-def _lanes(cfg, store, B=4):
+def _lanes(cfg, folder, B=4):
     prob = engine.build(cfg)
     points = engine.curve_points(cfg, B)[0]
+    store = folder and executables.Store(folder, ident.of(cfg, prob).settings)
     p = batch.prepare(cfg, prob, B, engine.lr_grid(cfg), points, store=store)
     return batch.run_prepared(p)[0]
 
@@ -80,7 +83,8 @@ def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):
 def test_the_key_changes_with_whatever_changes_the_program(change):
     def key(cfg, B=4):
         points = engine.curve_points(cfg, B)[0]
-        return executables.key(cfg, B, points, (np.zeros(6, np.float32), np.arange(2)))
+        settings = identity(cfg).settings
+        return executables.key(settings, B, points, (np.zeros(6, np.float32), np.arange(2)))
 
     base = make_config(*SMALL)
     assert key(base) == key(make_config(*SMALL, "progress=true", "plot.enabled=true"))
@@ -102,4 +106,4 @@ def test_a_stored_program_runs_another_lr_range_as_its_own_compile_does(tmp_path
 
 def test_custom_models_are_never_stored():
     cfg = make_config(*SMALL, "model=custom", "model.target=tests.data.nets.TwoLayer")
-    assert executables.key(cfg, 4, [0, 1], ()) is None
+    assert executables.key(identity(cfg).settings, 4, [0, 1], ()) is None

@@ -22,7 +22,7 @@ import pytest
 from sweeps import batch, rundir
 from sweeps.results import CURVES, RESULTS
 from sweeps.sweep import run_sweep
-from tests.conftest import ROOT, SMALL, cli, make_config
+from tests.conftest import ROOT, SMALL, cli, identity, make_config
 
 # Waits for the barrier file, then runs the command line with the given arguments.
 AT_BARRIER = """
@@ -102,11 +102,17 @@ def test_default_directories_of_sweeps_started_in_one_second_differ(tmp_path):
     assert printed == {str(p.absolute() / RESULTS) for p in paths}
 
 
+def _identity(cfg):
+    """(settings, sweep_id) of cfg's identity, as rundir.refusal takes them."""
+    ident = identity(cfg)
+    return ident.settings, ident.sweep_id
+
+
 # 15. Refusals name the settings that differ.
 def test_refusal_names_the_settings_that_differ(tmp_path):
     run_sweep(make_config(*SMALL, "sweep.batch_sizes=[4]"), tmp_path)
     other = make_config(*SMALL, "sweep.batch_sizes=[4]", "sweep.lr.num=7", "task.noise_std=0.3")
-    why = rundir.refusal(other, tmp_path)
+    why = rundir.refusal(tmp_path, *_identity(other))
     assert "sweep.lr.num: 7 here, 6 there" in why and "task.noise_std: 0.3 here, 0.5 there" in why
     assert "sweep.seeds" not in why and "model" not in why
 
@@ -115,7 +121,7 @@ def test_directories_written_before_identity_records_are_still_checked(tmp_path)
     run_sweep(make_config(*SMALL, "sweep.batch_sizes=[4]"), tmp_path)
     (tmp_path / rundir.IDENTITY).unlink()
     other = make_config(*SMALL, "sweep.batch_sizes=[4]", "optimizer.momentum=0.5")
-    assert "optimizer.momentum: 0.5 here, 0.0 there" in rundir.refusal(other, tmp_path)
+    assert "optimizer.momentum: 0.5 here, 0.0 there" in rundir.refusal(tmp_path, *_identity(other))
     with pytest.raises(rundir.ResumeError, match="another sweep"):
         run_sweep(other, tmp_path)
 
@@ -264,10 +270,10 @@ def test_results_without_their_curves_are_refused_not_retrained(tmp_path):
 
 
 def test_identity_record_is_created_once(tmp_path):
-    cfg = make_config(*SMALL, "sweep.batch_sizes=[4]")
-    with rundir.claim(cfg, tmp_path):
+    ident = identity(make_config(*SMALL, "sweep.batch_sizes=[4]"))
+    with rundir.claim(ident, tmp_path):
         rec = json.loads((tmp_path / rundir.IDENTITY).read_text())
-        with pytest.raises(rundir.BusyError, match="in use by another process"):
-            with rundir.claim(cfg, tmp_path):
+        with pytest.raises(rundir.ResumeError, match="in use by another process"):
+            with rundir.claim(ident, tmp_path):
                 pass
     assert rec["sweep_id"] and rec["settings"]["lr_num"] == 6

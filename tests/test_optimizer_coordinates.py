@@ -13,10 +13,10 @@ import pytest
 
 from sweeps import engine
 from sweeps.checks import unused, validate
-from sweeps.config import ConfigError, sweep_id
+from sweeps.config import ConfigError
 from sweeps.results import RESULTS
 from sweeps.sweep import run_sweep
-from tests.conftest import SMALL, make_config
+from tests.conftest import SMALL, make_config, sweep_id
 
 PARAMS = {"w": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array(0.3)}
 # Two steps of different gradients: after one step Adam's direction is g / |g| whatever the betas.

@@ -17,12 +17,11 @@ import pytest
 
 import tasks
 from sweeps import engine
-from sweeps.config import sweep_id
 from sweeps.results import CURVES, RESULTS
 from sweeps.sweep import cache_dir, run_sweep
 from tasks import datasets
 from tasks.base import cross_entropy
-from tests.conftest import make_config, program
+from tests.conftest import make_config, program, sweep_id
 
 # The smoke sweep, shrunk: every test adds its task, model and batch sizes.
 FAST = [

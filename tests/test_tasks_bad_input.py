@@ -210,7 +210,7 @@ CASES = [
         "target output shape",
         None,
         [*DIGITS, "model=custom", "model.target=tests.data.nets.WrongShape"],
-        ["model.target", "WrongShape", "(3, 11)", "(3, 10)"],
+        ["model.target", "WrongShape", "(1, 11)", "(1, 10)"],
     ),
     (
         "target bad kwarg",
@@ -309,7 +309,7 @@ CLI_CASES = [
         "wrong output shape",
         _user_net_and_data,
         ["task=file", *CLS, "task.path=data.csv", "model=custom", "model.target=usernet.Net"],
-        ["model.target", "usernet.Net", "(3, 3)"],
+        ["model.target", "usernet.Net", "(1, 3)"],
     ),
 ]
 

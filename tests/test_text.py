@@ -14,9 +14,8 @@ import pytest
 import tasks
 from analysis.load import load, load_curves
 from sweeps import corpus, engine
-from sweeps.config import settings
 from sweeps.sweep import run_sweep
-from tests.conftest import cli, make_config
+from tests.conftest import cli, identity, make_config
 from tests.test_tasks_bad_input import _refused, no_compile  # noqa: F401 - a fixture
 
 LN256 = float(np.log(256))
@@ -130,7 +129,7 @@ def test_the_default_corpus_is_the_standard_library_found_offline_and_hashed(mon
     assert c.size > 2_000_000 and c.name.startswith("python ") and len(c.sha256) == 16
     corpus._stdlib.cache_clear()  # read again: the same bytes, the same hash
     assert corpus.load(None).sha256 == c.sha256
-    s = settings(make_config(*TINY))
+    s = identity(make_config(*TINY)).settings
     assert (s["task_corpus_bytes"], s["task_corpus_sha256"]) == (c.size, c.sha256)
 
 

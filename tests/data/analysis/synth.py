@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweeps.config import TASK_SCHEMAS, Config, ModelConfig, OptimizerConfig, settings, sweep_id
+from sweeps.config import TASK_SCHEMAS, Config, ModelConfig, OptimizerConfig, settings
+from sweeps.identity import digest
 from sweeps.results import CURVES, RESULTS, write_table
 
 
@@ -93,7 +94,7 @@ def results(
         df.insert(1, "task_kind", "classification" if classify else "regression")
     else:
         df = df.drop(columns="final_eval_accuracy")
-    head = pd.DataFrame([{"sweep_id": sweep_id(cfg), **settings(cfg)}] * len(df))
+    head = pd.DataFrame([{"sweep_id": digest(settings(cfg)), **settings(cfg)}] * len(df))
     if not classify:
         head["task_n_train"] = head["task_n_train"].astype("Int64")
     return pd.concat([head, df], axis=1)

@@ -1,0 +1,5 @@
+"""A user's module that ends the program when imported (custom-model tests)."""
+
+import sys
+
+sys.exit(0)
