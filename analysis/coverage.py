@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis import estimator, interval, theory
 from analysis.coverage_table import LEVELS, needed, summary, text
+from lrscale import interrupts
 
 SEEDS = 16  # per sweep; split into disjoint groups of GROUPS seeds
 GROUPS = (2, 3, 4, 8)
@@ -223,4 +224,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupts.run("analysis.coverage", main, lambda: "files written so far are kept"))

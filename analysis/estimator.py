@@ -50,15 +50,15 @@ def argmin_refined(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid argmin of each row of L (..., n) and its parabola refinement in (x, log10 L), or in
     (x, L) without log (then yv is in L's units, else in log10 L)."""
-    if log:
+    if log:  # a loss of exactly 0 is the best there is: -inf, never refined through
         with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log10(np.where(L > 0, L, np.nan))
+            y = np.log10(np.where(L >= 0, L, np.nan))
     else:
         y = np.asarray(L, float)
-    y = np.where(np.isnan(y), np.inf, y)  # missing (or, in log, non-positive) cells never win
+    y = np.where(np.isnan(y), np.inf, y)  # missing cells never win
     i = np.argmin(y, axis=-1)
     xv, yv = vertex(x, y, i)
-    none = ~np.isfinite(y).any(axis=-1)
+    none = (y == np.inf).all(axis=-1)
     return i, np.where(none, np.nan, xv), np.where(none, np.nan, yv)
 
 
@@ -150,7 +150,9 @@ def unidentified(lr: np.ndarray, L: np.ndarray, mean: np.ndarray, m) -> str:
         )
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if m.log:
+        if m.log and (mean[ok] <= 0).any():  # a loss of 0: flat only where every lr has it
+            y, ym, floor = L[ok], mean[ok], 0.0
+        elif m.log:
             y = np.log10(np.where(L > 0, L, np.nan)[ok])
             ym = np.log10(np.where(mean > 0, mean, np.nan)[ok])
             floor = np.log10(1 + FLAT_FLOOR)
@@ -161,14 +163,19 @@ def unidentified(lr: np.ndarray, L: np.ndarray, mean: np.ndarray, m) -> str:
         rise = np.nanmax(ym) - np.nanmin(ym)
     if not rise <= max(floor, spread if np.isfinite(spread) else 0.0):
         return ""
+    what = "loss" if m.name == "loss" else m.name
+    span = lr[ok]
+    if rise == 0 and m.name == "loss":
+        return (
+            f"the {what} is {mean[ok][0]:.3g} at every lr from {span[0]:.3g} to {span[-1]:.3g}: "
+            "eta* is not identified"
+        )
     if m.log:
         size = lambda v: f"{100 * (10**v - 1):.2g}%"  # noqa: E731
     else:
         size = lambda v: f"{v:.2g}"  # noqa: E731
     within = f"the seed spread ({size(spread)})" if spread > floor else size(floor)
-    span = lr[ok]
     rest = f" (the other {(~ok).sum()} lrs have a diverged seed)" if (~ok).any() else ""
-    what = "loss" if m.name == "loss" else m.name
     return (
         f"the {what} does not depend on the lr across the grid: its seed mean varies by "
         f"{size(rise)} over lrs {span[0]:.3g} to {span[-1]:.3g}{rest}, within {within}; eta* "

@@ -70,9 +70,11 @@ def require(df: pd.DataFrame, m: Metric) -> None:
         return
     has = df["final_eval_accuracy"].notna().groupby(df["label"]).any()
     if not has.all():
-        none = ", ".join(has.index[~has])
+        kind = df.groupby("label")["task_kind"].first()
+        none = ", ".join(f"{lab} ({kind[lab]})" for lab in has.index[~has])
         raise AnalysisError(
-            f"--metric accuracy: no accuracy in {none} (regression); use --metric loss"
+            f"--metric accuracy: no accuracy in {none}: only classification has one; use "
+            "--metric loss"
         )
 
 

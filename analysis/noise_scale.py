@@ -57,6 +57,7 @@ from omegaconf import OmegaConf
 
 from analysis import output
 from analysis.load import REQUIRED, AnalysisError, find, read_table
+from lrscale import interrupts
 from sweeps import engine
 from sweeps.config import to_config
 from sweeps.results import RESULTS, read_meta
@@ -340,5 +341,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def cli() -> int:
+    """The `lrscale-noise-scale` console entry point; an interrupt is one line (exit 130/143)."""
+    return interrupts.run("analysis.noise_scale", main, lambda: "nothing was written")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

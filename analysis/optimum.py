@@ -24,6 +24,16 @@ OVERFLOW_WHY = (
 OVERFLOW = "every lane diverged at step 0, before any update; " + OVERFLOW_WHY
 
 
+def overflow_why(model: str) -> str:
+    """OVERFLOW_WHY for a sweep of this model: a user's model is the likelier cause."""
+    if model != "custom":
+        return OVERFLOW_WHY
+    return OVERFLOW_WHY.replace(
+        "the task's scale (e.g. task.noise_std, the data)",
+        "that model.target's outputs are finite at initialisation, the data's scale",
+    )
+
+
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
     """df with a sweep label and the optional columns (load() adds them; hand-built tables may
     lack them)."""
@@ -124,7 +134,7 @@ def optima(
         row["diverged_at_step0"] = int(g.at0.sum())
         if row["diverged"] == row["lanes"]:
             row["note"] = (
-                OVERFLOW
+                OVERFLOW.replace(OVERFLOW_WHY, overflow_why(row["model"]))
                 if row["diverged_at_step0"] == row["lanes"]
                 else f"all lanes diverged, even at the smallest lr {row['lr_lo']:.3g}: "
                 "lower the lr grid"
@@ -134,7 +144,7 @@ def optima(
             who = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
             row["note"] = (
                 f"every lr has a diverged seed: {who} diverged at step 0, before any update; "
-                f"{OVERFLOW_WHY}"
+                f"{overflow_why(row['model'])}"
             )
         rows.append(row)
     cols = [
@@ -182,14 +192,14 @@ def problems(opt: pd.DataFrame) -> list[str]:
             if every and at0.eq(g["lanes"]).all():
                 out.append(
                     f"{label}: every lane diverged at every batch size, at step 0 before any "
-                    f"update: {OVERFLOW_WHY}"
+                    f"update: {overflow_why(g['model'].iloc[0])}"
                 )
             elif every:
                 out.append(f"{label}: every lane diverged at every batch size; lower the lr grid")
             elif at0.gt(0).all():
                 out.append(
                     f"{label}: at every batch size every lr has a diverged seed, some at step 0 "
-                    f"before any update: {OVERFLOW_WHY}"
+                    f"before any update: {overflow_why(g['model'].iloc[0])}"
                 )
             else:
                 out.append(

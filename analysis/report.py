@@ -2,9 +2,6 @@
 
 python -m analysis.report DIR... [--out DIR/_analysis/report.md] [--skip-bad]
                          [--metric loss|accuracy]
-
-The homework's questions are about the pinned regression task; sweeps of other tasks (classification
-on mnist1d, digits, a user's file) get their own sections and laws but answer none of them.
 """
 
 from __future__ import annotations
@@ -12,211 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from analysis import (
-    figures,
-    figures_base,
-    laws,
-    metric,
-    output,
-    report_data,
-    seeds,
-    tables,
-)
-from analysis.answers import (
-    answers,
-    fitted,
-    fmt,
-    interval,
-    level_of,
-    other_tasks,
-    rule_text,
-    slope_text,
-)
-from analysis.interval import GRID_SD
-from analysis.output import OutputError
-from analysis.plot import REPORT, Analysis, analyse, notes, out_dir, run
-from analysis.report_sections import (
-    critical_batch,
-    link,
-    noise,
-    shown,
-    table,
-    theory,
-    theory_answer,
-)
-from sweeps.checks import USES
-
-
-def _params(f) -> str:
-    names = laws.PARAMS[f["law"]]
-    return "; ".join(f"{n} = {fmt(f[n])} {interval(f[n + '_lo'], f[n + '_hi'])}" for n in names) + (
-        " (B_noise at the edge of its search range)" if f["at_bound"] else ""
-    )
-
-
-def _settings(res: pd.DataFrame) -> str:
-    """The settings of a sweep that its model and optimizer read (sweeps.checks.USES)."""
-    r = res.iloc[0]
-    uses = {group: [f"{group}_{k}" for k in USES[group].get(r[group], [])] for group in USES}
-    # task_kind is a result column (the task name says it), not a setting
-    cols = [c for c in res.columns if c.startswith("task_") and c != "task_kind"]
-    cols += [c for c in uses["model"] + uses["optimizer"] if c in res.columns]
-    cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
-    return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
-
-
-def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[str]) -> str:
-    """The report as markdown; figure links relative to base."""
-    s = a.summary
-    out = ["# Optimal learning rate vs batch size", ""]
-    out += [
-        f"{len(s)} sweep(s), {len(a.res):,} lanes, read from "
-        + ", ".join(f"`{p}`" for p in sources)
-        + f". {metric.get(a.metric).method} through the three grid points around it (unless a "
-        "neighbour sits on a divergence cliff or has diverged); intervals "
-        f"are {level_of(a):.0%}: for eta*, a bootstrap over seeds widened for the number of "
-        f"seeds (Student's t) and combined with {GRID_SD:g} lr grid steps of refinement error, "
-        "calibrated against the exact theory (python -m analysis.coverage); for law "
-        "parameters, a bootstrap over residuals. Laws are fitted to log eta* weighted by the "
-        "eta* intervals (each at least "
-        f"{laws.GRID_FRACTION:g} of an lr grid step wide); minima on "
-        "the edge of the lr grid are left out of the fits.",
-        "",
-    ]
-    out += ["## Answers", ""]
-    if (s["task"] == "regression").any():
-        ans = answers(s, a.fits)
-        for k, q in (
-            ("a", "Linear regression + SGD: what function is eta*(B)?"),
-            ("b", "MLP + SGD: how does the law differ?"),
-            ("c", "Adam: does the scaling change?"),
-        ):
-            extra = theory_answer(a) if k == "a" else ""
-            out += [f"**({k}) {q}** {ans[k]}{extra}", ""]
-    out += other_tasks(s)
-    if "comparison" in figs:
-        out += [link(figs["comparison"], base, "eta* relative to the smallest batch size"), ""]
-    out += ["## Sweeps", ""]
-    rows = []
-    for _, r in s.iterrows():
-        ls = a.res[a.res["sweep_id"] == r["sweep_id"]]
-        rows.append(
-            [
-                r["label"],
-                f"{r['budget_kind']} {r['budget']:,}",
-                f"{ls['batch_size'].min()}..{ls['batch_size'].max()} "
-                f"({r['batch_sizes']}, {r['usable']} usable)",
-                ls["lr"].nunique(),
-                ls["seed"].nunique(),
-                laws.TITLES[r["law"]] if fitted(r) else "none",
-                fmt(r["slope"], ".2f") + " " + interval(r["slope_lo"], r["slope_hi"], ".2f"),
-            ]
-        )
-    out += [
-        table(
-            ["sweep", "budget", "batch sizes", "lrs", "seeds", "best law", "small-batch slope"],
-            rows,
-        ),
-        "",
-    ]
-    out += report_data.comparison(a.data, dict(zip(s["sweep_id"], s["label"], strict=True)))
-    if len(s) > 4:
-        out += _zoo(s)
-    for _, r in s.iterrows():
-        out += _section(a, r, figs, base)
-    extra = notes(a) + a.problems + seeds.add_seeds(a.opt, a.fits)
-    if extra:
-        out += ["## Notes", ""] + [f"- {n}" for n in extra] + [""]
-    return "\n".join(out)
-
-
-def _optimatable(o: pd.DataFrame, level: float) -> str:
-    """eta* per batch size with its interval, the loss (and accuracy, where there is one) there."""
-    words, by_acc = metric.loss_words(o), metric.of(o).name == "accuracy"
-    acc = o["accuracy"].notna().any()
-    head = ["B", "eta*", f"{level:.0%} interval", "grid argmax" if by_acc else "grid argmin"]
-    if by_acc:
-        head += ["best accuracy (mean)", f"loss there (mean, {words})", "median loss there"]
-    else:
-        head += [f"best loss (mean, {words})", "median loss there"]
-        head += ["accuracy there (mean)"] if acc else []
-    rows = []
-    for x in o.itertuples():
-        row = [x.batch_size, fmt(x.eta), interval(x.eta_lo, x.eta_hi), fmt(x.eta_grid)]
-        row += [fmt(x.accuracy, ".3f")] if by_acc else []
-        row += [fmt(x.loss), fmt(x.loss_median)]
-        row += [fmt(x.accuracy, ".3f")] if acc and not by_acc else []
-        rows.append(row + [f"{x.diverged}/{x.lanes}", x.note or ("fitted" if x.usable else "")])
-    return table([*head, "diverged lanes", "note"], rows)
-
-
-def _section(a: Analysis, r, figs, base) -> list[str]:
-    sid, lab = r["sweep_id"], r["label"]
-    o = a.opt[a.opt["sweep_id"] == sid]
-    out = [f"## {lab}", "", f"Settings: {_settings(a.res[a.res['sweep_id'] == sid])}.", ""]
-    out += ["### Optimal learning rate per batch size", "", _optimatable(o, level_of(a)), ""]
-    out += ["### Fitted laws", ""]
-    f = a.fits[a.fits["sweep_id"] == sid]
-    if len(f):
-        rows = [
-            [
-                ("**" + laws.TITLES[x["law"]] + "**") if x["best"] else laws.TITLES[x["law"]],
-                f"`{x['formula']}`",
-                _params(x),
-                f"{x['aic']:.1f}",
-                f"{x['delta_aic']:.1f}",
-            ]
-            for _, x in f.iterrows()
-        ]
-        out += [
-            table(["law", "fit", f"parameters ({level_of(a):.0%} interval)", "AIC", "ΔAIC"], rows),
-            "",
-        ]
-        out += [f"Best by AIC: {r['words']}. Small-batch slope: {slope_text(r)}.", ""]
-    else:
-        out += [f"No law fitted: {r['reason']}.", ""]
-    s = figures_base.slug(lab)
-    for name, alt in (
-        ("eta_vs_batch", "eta* vs batch size"),
-        ("loss_vs_lr", "loss vs lr"),
-        ("heatmap", "loss heatmap"),
-        ("accuracy_vs_lr", "accuracy vs lr"),
-    ):
-        if f"{s}_{name}" in figs:
-            out += [link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
-    res = a.res[a.res["sweep_id"] == sid]
-    out += theory(o, res)
-    crit = a.crit.get(sid, "not computed")
-    out += critical_batch(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
-    out += report_data.section(a.data.of(sid) if a.data else None, lab, figs, base, level_of(a))
-    out += noise(res, f)
-    return out
-
-
-def _zoo(s: pd.DataFrame) -> list[str]:
-    """Every sweep's small-batch exponent and best law, in one table."""
-    rows = [
-        [
-            r["optimizer"],
-            r["model"],
-            r["label"],
-            fmt(r["slope"], ".2f") + " " + interval(r["slope_lo"], r["slope_hi"], ".2f"),
-            rule_text(r).removeprefix("; ") or "–",
-            (f"{laws.TITLES[r['law']]}: {r['words']}" if fitted(r) else f"none: {r['reason']}"),
-        ]
-        for _, r in s.iterrows()
-    ]
-    return [
-        "## Optimizer zoo",
-        "",
-        "Small-batch exponent: the slope of log eta* on log B over the smallest usable batch "
-        "sizes, with its interval.",
-        "",
-        table(["optimizer", "model", "sweep", "small-B exponent", "reads as", "best law"], rows),
-        "",
-    ]
+from analysis.cli import run
 
 
 def write_report(
@@ -224,24 +17,35 @@ def write_report(
     out: str | Path | None = None,
     skip_bad: bool = False,
     n_boot: int = 1000,
-    formats=figures_base.FORMATS,
+    formats=None,
     by: str = "loss",
 ) -> Path:
-    """Draw the figures and write report.md (default: <common dir of paths>/_analysis/report.md)."""
+    """Draw the figures (in `formats`, default analysis.figures_base.FORMATS) and write report.md
+    (default: <common dir of paths>/_analysis/report.md)."""
+    from analysis.pipeline import analyse
+
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     return _write(analyse(paths, skip_bad=skip_bad, n_boot=n_boot, by=by), paths, out, formats)
 
 
-def _write(a: Analysis, paths, out, formats=figures_base.FORMATS) -> Path:
-    """The figures beside the report, then the report itself, written whole or not at all
-    (analysis.output.OutputError naming the path where either cannot be written)."""
+def _write(a, paths, out, formats=None) -> Path:
+    """The figures beside the report (`a`: an analysis.pipeline.Analysis), then the report
+    itself, written whole or not at all (analysis.output.OutputError naming the path where
+    either cannot be written)."""
+    from analysis import figures, figures_base, output, tables
+    from analysis.output import OutputError
+    from analysis.pipeline import REPORT, out_dir
+    from analysis.report_sections import shown
+    from analysis.report_text import render
+
     path = Path(out) if out else out_dir(paths, REPORT)
     if path.is_dir():
         raise OutputError(
             f"{path}: is a directory; --out names the report file, e.g. {path / 'report.md'}"
         )
+    fmts = formats or figures_base.FORMATS
     figs = figures.draw(
-        a.res, a.curve, a.opt, a.fits, path.parent / "figures", formats, crit=a.crit, data=a.data
+        a.res, a.curve, a.opt, a.fits, path.parent / "figures", fmts, crit=a.crit, data=a.data
     )
     if a.data is not None:  # the tables the section across the data budget is written from
         tables.write(a.data, path.parent)
@@ -251,6 +55,8 @@ def _write(a: Analysis, paths, out, formats=figures_base.FORMATS) -> Path:
 
 def main(argv=None) -> int:
     def body(args, a):
+        from analysis.pipeline import REPORT, out_dir
+
         out = args.out or out_dir(args.paths, REPORT)
         print(f"wrote {_write(a, args.paths, out, args.format.split(','))}")
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis import compare, critical
 from analysis.answers import fmt, interval, level_of, rows_of
-from analysis.plot import Analysis
+from analysis.pipeline import Analysis
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:

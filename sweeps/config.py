@@ -4,6 +4,7 @@ identify a sweep."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 TASK_KINDS = ("regression", "classification")
 MODELS = ("linear", "mlp", "cnn", "transformer", "custom")
@@ -231,11 +232,55 @@ def to_config(dcfg) -> Config:
         name = task.get("name", "regression") if isinstance(task, dict) else None
         if name not in TASK_SCHEMAS:
             raise ConfigError(f"task.name must be one of {', '.join(TASKS)} (got {name!r})")
+        _renamed(task, name)
         base = OmegaConf.structured(Config(task=TASK_SCHEMAS[name]()))
         return OmegaConf.to_object(OmegaConf.merge(base, plain))
+    except MissingMandatoryValue as e:
+        key = getattr(e, "full_key", None) or "config"
+        raise ConfigError(f"{key}: must be set{MUST_SET.get(key, '')}") from None
+    except ConfigKeyError as e:
+        raise ConfigError(no_such_key(getattr(e, "full_key", None) or "config", name)) from None
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "config"
         raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
+
+
+MUST_SET = {
+    "task.kind": " (task=file: task.kind=classification or task.kind=regression)",
+    "task.path": " (task=file: task.path=<your .csv, .parquet or .npz file>)",
+}
+
+
+def _renamed(task: dict, name: str) -> None:
+    """Refuse `task.name=X` over another task's keys: the task is chosen with `task=X`."""
+    keys = set(task) - {"name"}
+    if keys <= {f.name for f in dataclasses.fields(TASK_SCHEMAS[name])}:
+        return
+    for other, schema in TASK_SCHEMAS.items():
+        if other != name and keys <= {f.name for f in dataclasses.fields(schema)}:
+            raise ConfigError(
+                f"task.name: choose the task with task={name}, not task.name={name} (which "
+                f"keeps the keys of task={other})"
+            )
+
+
+def no_such_key(key: str, task: str | None = None) -> str:
+    """`key: no such key`, with the declared key nearest to it (among the keys of `task`, when
+    the key is a task's)."""
+    parent, _, name = key.rpartition(".")
+    if parent == "task":
+        schemas = [TASK_SCHEMAS[task]] if task in TASK_SCHEMAS else TASK_SCHEMAS.values()
+        keys = sorted({f.name for s in schemas for f in dataclasses.fields(s)} - {"name"})
+        if task in TASK_SCHEMAS:
+            return f"{key}: task={task} has no key {name!r} (its keys: {', '.join(keys)})"
+    else:
+        node: Any = Config()
+        for part in filter(None, parent.split(".")):
+            node = getattr(node, part, None)
+        keys = [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+    close = difflib.get_close_matches(name, keys, n=1)
+    hint = f"; did you mean {parent}.{close[0]}?" if close else ""
+    return f"{key}: no such key{hint} (`lrscale-sweep --help` lists every key)"
 
 
 def settings(cfg: Config, built: dict | None = None) -> dict:

@@ -18,6 +18,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
+from lrscale import interrupts
 from sweeps import batch, engine, executables, identity, results, rundir
 from sweeps.checks import validate
 from sweeps.config import Config, user_cache_dir
@@ -80,6 +81,7 @@ class _Signals:
         self.signum = None
 
     def __enter__(self):
+        interrupts.check()  # a signal that came before (and was swallowed on its way)
         if threading.current_thread() is threading.main_thread():
             self.old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self

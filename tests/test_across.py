@@ -155,7 +155,7 @@ def test_joint_power_law_recovers_its_exponents():
 
 
 def test_the_three_tables_and_the_report_across_data(tmp_path):
-    from analysis.plot import analyse, write_tables
+    from analysis.pipeline import analyse, write_tables
 
     run_sweep(make_config(*SMALL, "sweep.batch_sizes=[1,2,4,8]", "sweep.seeds=3"), tmp_path)
     a = analyse([tmp_path], n_boot=50)
@@ -185,7 +185,7 @@ def test_the_three_tables_and_the_report_across_data(tmp_path):
 
 
 def test_a_step_budget_puts_the_data_axis_in_steps(tmp_path):
-    from analysis.plot import analyse
+    from analysis.pipeline import analyse
 
     cfg = make_config(*SMALL, "sweep.batch_sizes=[1,2,4,8]", "sweep.seeds=3",
                       "sweep.budget.samples=null", "sweep.budget.steps=64")  # fmt: skip

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import figures, law_table, optimum, plot, report
-from analysis.plot import analyse
+from analysis import figures, law_table, optimum, pipeline, plot, report
+from analysis.pipeline import analyse
 from tests.conftest import SMALL, make_config
 from tests.data.analysis import synth
 
@@ -207,7 +207,7 @@ def test_a_real_sweep_whose_lrs_are_too_small_to_train_is_flat(tmp_path):
     a = _real(tmp_path, "sweep.lr.min=1e-9", "sweep.lr.max=1e-8")
     assert a.opt["status"].eq("unidentified").all()
     assert a.opt["note"].str.startswith("the loss does not depend on the lr across the grid").all()
-    assert not any("extend" in n for n in plot.notes(a))
+    assert not any("extend" in n for n in pipeline.notes(a))
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
@@ -216,3 +216,33 @@ def test_a_real_sweep_whose_loss_overflows_blames_the_task(tmp_path):
     assert a.opt["note"].eq(optimum.OVERFLOW).all()
     (p,) = a.problems
     assert "at step 0 before any update" in p and "lower the lr grid" not in p
+
+
+def test_a_user_model_that_overflows_at_step_0_is_blamed_not_the_task():
+    df = synth.results(lambda B: 1e-3, model="custom", **GRID)
+    o = optimum.optima(_set(df, np.full(len(df), np.inf), step=0), n_boot=20)
+    assert o["note"].str.contains("model.target's outputs are finite at initialisation").all()
+    assert not o["note"].str.contains("noise_std").any()
+    (p,) = optimum.problems(o)
+    assert "model.target" in p and "noise_std" not in p
+
+
+def test_a_loss_that_is_zero_at_every_lr_locates_nothing():
+    df = synth.results(lambda B: 1e-3, **GRID)
+    o = optimum.optima(_set(df, np.zeros(len(df))), n_boot=20)
+    assert o["status"].eq("unidentified").all()
+    assert o["note"].str.startswith("the loss is 0 at every lr from 1e-09 to 1e-08").all()
+    # where some lrs reach 0 exactly, those are the best: not skipped as a log's missing cells
+    loss = np.where(df["lr"].to_numpy() > 5e-9, 0.0, 1.0)
+    o = optimum.optima(_set(df, loss), n_boot=0)
+    assert (o["eta_grid"] > 5e-9).all() and o["loss"].eq(0).all()
+
+
+def test_one_sweep_that_cannot_answer_among_others_is_a_warning(tmp_path, capsys):
+    fine = dict(batch_sizes=(1, 4, 16, 64), lrs=(1e-4, 1.0, 13), seeds=2)
+    synth.write(tmp_path / "0", synth.results(lambda B: 0.01 * B**0.5, **fine))
+    mlp = synth.results(lambda B: 1e-3, model="mlp", **GRID)
+    synth.write(tmp_path / "1", _set(mlp, np.full(len(mlp), np.inf), step=5))
+    assert report.main([str(tmp_path), "--boot", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "analysis.report: warning: mlp+sgd: every lane diverged" in err and "error" not in err

@@ -12,9 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import compare, estimator, figures, figures_accuracy, metric, optimum, plot, report
+from analysis import (
+    compare,
+    estimator,
+    figures,
+    figures_accuracy,
+    metric,
+    optimum,
+    pipeline,
+    plot,
+    report,
+)
 from analysis.load import AnalysisError, load, load_curves
-from analysis.plot import analyse
+from analysis.pipeline import analyse
 
 _spec = importlib.util.spec_from_file_location(
     "analysis_synth", Path(__file__).parent / "data" / "analysis" / "synth.py"
@@ -137,7 +147,7 @@ def test_metric_accuracy_on_a_regression_sweep_is_one_line_naming_it(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         f"analysis.{main.__module__.split('.')[-1]}: error: --metric accuracy: no accuracy in "
-        "linear+sgd (regression); use --metric loss"
+        "linear+sgd (regression): only classification has one; use --metric loss"
     ]
 
 
@@ -160,13 +170,13 @@ def test_figures_name_the_loss_and_add_accuracy_vs_lr(cls, tmp_path):
     names = [t.get_text() for t in ax.get_legend().get_texts()]
     assert names[:5] == ["1", "4", "16", "64", "256"] and "η* (refined accuracy argmax)" in names
     plt.close(ax.figure)
-    files = plot.plot_dirs([cls], out=tmp_path / "f", formats=("png",), by="accuracy")
+    files = pipeline.plot_dirs([cls], out=tmp_path / "f", formats=("png",), by="accuracy")
     stems = {f.stem for f in files}
     assert "linear-sgd-on-mnist1d_accuracy_vs_lr" in stems
     assert "linear-sgd-on-mnist1d_loss_vs_lr" in stems
     # a regression sweep gets no accuracy figure and keeps its MSE label
     run = synth.write(tmp_path / "reg", synth.results(ETA, **SMALL))
-    files = plot.plot_dirs([run], out=tmp_path / "g", formats=("png",))
+    files = pipeline.plot_dirs([run], out=tmp_path / "g", formats=("png",))
     assert not any("accuracy" in f.stem for f in files)
     r = analyse([run], n_boot=0)
     ax = figures.loss_vs_lr(r.curve, r.opt)

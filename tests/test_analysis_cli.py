@@ -14,8 +14,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from analysis import plot, report
-from analysis.plot import analyse
+from analysis import pipeline, plot, report, report_text
+from analysis.pipeline import analyse
 from analysis.tables import ACROSS, LAWS, OPTIMA
 
 _spec = importlib.util.spec_from_file_location(
@@ -92,7 +92,7 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
 @pytest.mark.slow  # draws everything twice; the fast set draws through the command line
 def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
-    files = plot.plot_dirs([run], formats=("png", "svg"))
+    files = pipeline.plot_dirs([run], formats=("png", "svg"))
     kinds = ("loss_vs_lr", "eta_vs_batch", "heatmap", "steps_vs_batch", "tradeoff")
     kinds += ("eta_vs_batch_by_data", "eta_map", "batch_vs_data")  # across the data budget
     stems = [f"linear-sgd_{k}" for k in kinds] + ["comparison"]
@@ -102,7 +102,7 @@ def test_plot_dirs_defaults_to_a_figures_dir_beside_the_results(tmp_path):
     assert all(f.parent == run / "_analysis" / "figures" and f.exists() for f in files)
     # redrawn from the same results, the files are byte for byte the same
     first = {f: f.read_bytes() for f in files}
-    assert plot.plot_dirs([run], formats=("png", "svg")) == files
+    assert pipeline.plot_dirs([run], formats=("png", "svg")) == files
     assert all(f.read_bytes() == b for f, b in first.items())
 
 
@@ -110,9 +110,9 @@ def test_outputs_go_to_the_directory_the_inputs_share(tmp_path):
     a, b = tmp_path / "m" / "0", tmp_path / "m" / "1"
     a.mkdir(parents=True)
     b.mkdir()
-    assert plot.out_dir([a, b / "results.parquet"], "figures") == tmp_path / "m" / "figures"
-    assert plot.out_dir([a], "report.md") == a / "report.md"
-    assert plot.out_dir([a, Path("/")]) == a  # nothing shared but the root
+    assert pipeline.out_dir([a, b / "results.parquet"], "figures") == tmp_path / "m" / "figures"
+    assert pipeline.out_dir([a], "report.md") == a / "report.md"
+    assert pipeline.out_dir([a, Path("/")]) == a  # nothing shared but the root
 
 
 def test_overlays_are_drawn_on_their_figure(tmp_path):
@@ -173,7 +173,7 @@ def test_report_answers_the_three_questions_from_the_numbers(four):
 )
 def test_report_says_linear_or_flat_as_the_data_say(tmp_path, eta, shape):
     run = _multirun(tmp_path, {("linear", "sgd"): eta})
-    ans = report.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
+    ans = report_text.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
     assert f"resembles **{shape}**" in ans["a"]
     other = {"linear": "flat", "flat": "linear"}[shape]
     assert f"**{other}**" not in ans["a"]
@@ -184,7 +184,7 @@ def test_adam_scaling_like_sgd_says_it_does_not_change(tmp_path):
     run = _multirun(
         tmp_path, {("mlp", "sgd"): lambda B: 1e-4 * B, ("mlp", "adam"): lambda B: 3e-5 * B}
     )
-    ans = report.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
+    ans = report_text.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
     assert "**No significant change in the scaling with Adam**" in ans["c"]
     assert ans["a"].startswith("No linear+SGD sweep")
     assert "There is no linear+SGD sweep to compare with" in ans["b"]
@@ -261,7 +261,7 @@ def test_answers_say_which_sweep_lacks_a_law(tmp_path):
         synth.results(lambda B: 1e-3 * B, model="mlp", optimizer="adam", batch_sizes=(1, 4)),
     )
     a = analyse([tmp_path], n_boot=100)
-    c = report.answers(a.summary, a.fits)["c"]
+    c = report_text.answers(a.summary, a.fits)["c"]
     assert "no law could be fitted to mlp+adam: only 2 usable batch sizes of 2" in c
     assert "No comparison with mlp+sgd: this sweep has no fitted law." in c
     assert "cannot be decided" in c

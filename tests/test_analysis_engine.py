@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis import plot, report
+from analysis import pipeline, report
 from analysis.load import load, load_curves
 
 
@@ -27,7 +27,7 @@ def test_engine_output_loads_cleanly_and_gives_an_optimum_per_batch_size(real):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         df = load(out)
-        a = plot.analyse([out], n_boot=100)
+        a = pipeline.analyse([out], n_boot=100)
     s = cfg.sweep
     assert len(df) == len(s.batch_sizes) * s.lr.num * s.seeds
     assert list(df["label"].unique()) == ["linear+sgd"]
@@ -45,7 +45,7 @@ def test_engine_output_loads_cleanly_and_gives_an_optimum_per_batch_size(real):
 
 def test_plot_and_report_run_on_engine_output(real):
     _, out = real
-    files = plot.plot_dirs([out], formats=("png",))
+    files = pipeline.plot_dirs([out], formats=("png",))
     assert {f.name for f in files} >= {"linear-sgd_eta_vs_batch.png", "comparison.png"}
     md = report.write_report([out], n_boot=100, formats=("png",)).read_text()
     assert "**(a) Linear regression + SGD" in md and "No MLP+SGD sweep" in md

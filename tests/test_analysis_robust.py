@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import compare, noise_scale, plot, report
+from analysis import compare, noise_scale, pipeline, plot, report
 from analysis.load import AnalysisError, load
 from analysis.output import OutputError
 from tests.conftest import ROOT, SMALL, make_config
@@ -272,12 +272,12 @@ def test_disk_full_while_drawing_leaves_no_half_written_figure(run, capsys, monk
 def test_plot_dirs_raises_one_output_error_the_sweep_can_catch(run, monkeypatch):
     (run / "_analysis").write_text("x")
     with pytest.raises(OutputError, match=r"_analysis: is a file, not a directory") as e:
-        plot.plot_dirs([run])
+        pipeline.plot_dirs([run])
     assert isinstance(e.value, AnalysisError)
     (run / "_analysis").unlink()
     _disk_full_after(monkeypatch, 0)
     with pytest.raises(OutputError, match="no space left on device"):
-        plot.plot_dirs([run], formats=("svg",))
+        pipeline.plot_dirs([run], formats=("svg",))
     _no_figures(run / "_analysis")
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps import bench, engine
+from sweeps import bench_measure as bench
+from sweeps import bench_sweep, engine
 from sweeps.bench_measure import moments
 from tests.conftest import ROOT
 
@@ -71,13 +72,14 @@ def test_quick_bench_runs_and_prints_every_column(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     header = r.stdout.splitlines()[0].split()
-    assert header == bench.COLUMNS
+    assert header == bench_sweep.COLUMNS
     df = pd.read_parquet(out)
-    assert set(bench.COLUMNS) <= set(df.columns)
+    assert set(bench_sweep.COLUMNS) <= set(df.columns)
     assert {"device_kind", "jax_version", "timestamp"} <= set(df.columns)
     assert sorted(df["workload"].unique()) == ["linear-sgd", "mlp-adam"]
     assert df["batch_size"].isna().sum() == 2  # one whole-sweep row each
-    assert not df[bench.COLUMNS].drop(columns=["batch_size", "lane_dot_gflops"]).isna().any().any()
+    columns = df[bench_sweep.COLUMNS].drop(columns=["batch_size", "lane_dot_gflops"])
+    assert not columns.isna().any().any()
     # the MLP's hidden-layer product on its own, per batch size (no such product elsewhere)
     mlp = df["workload"].eq("mlp-adam") & df["batch_size"].notna()
     dot = df["lane_dot_gflops"]
@@ -88,7 +90,7 @@ def test_quick_bench_runs_and_prints_every_column(tmp_path):
 def test_the_transformer_workload_row():
     """Its own lanes, steps and batch sizes; lane-steps/s and utilisation; no per-run loop."""
     over = ("model.width=16", "model.heads=2", "task.context=16")
-    df = bench.bench(["transformer-adam"], [2, 256], 64, 2, 8, over)
+    df = bench_sweep.bench(["transformer-adam"], [2, 256], 64, 2, 8, over)
     rows, total = df.dropna(subset="batch_size"), df[df["batch_size"].isna()].iloc[0]
     assert rows["batch_size"].tolist() == [2, 64] and (rows["lanes"] == 16).all()
     assert (rows["steps"] == 8).all()  # an eighth of 64

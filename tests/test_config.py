@@ -75,10 +75,16 @@ def test_bad_value_is_refused_in_process(override, key):
 # Hydra's own checks (unknown option, misspelt key, wrong type, syntax) and non-finite values.
 BAD_SCHEMA = [
     ("optimizer=adamx", "optimizer: no option 'adamx' (options: adafactor, adam,"),
-    ("sweep.lr.mni=0.1", "sweep.lr.mni: Key 'mni' not in 'LrGrid'"),
-    ("+model.widht=3", "model.widht"),
+    ("sweep.lr.mni=0.1", "sweep.lr.mni: no such key; did you mean sweep.lr.min?"),
+    ("+model.widht=3", "model.widht: no such key; did you mean model.width?"),
     ("sweep.seeds=three", "sweep.seeds: Value 'three'"),
-    ("task=digits", "task.dim: Key 'dim' not in 'DigitsTask'"),  # with SMALL-like task.dim=3
+    ("task=digits", "task.dim: task=digits has no key 'dim' (its keys: data_seed,"),  # task.dim=3
+    (
+        "model.kwargs.hidden=8",
+        "model.kwargs.hidden: model.kwargs holds no key 'hidden' yet: add "
+        "it with a +, +model.kwargs.hidden=8",
+    ),
+    ("task.name=file", "task.name: choose the task with task=file, not task.name=file"),
     ("sweep.batch_sizes=[1,", "overrides:"),
     ("sweep.memory_gb=inf", "sweep.memory_gb must be a finite number (got inf)"),
 ]

@@ -62,9 +62,7 @@ def _write_net(d, hidden: int, act: str):
     importlib.invalidate_caches()
 
 
-def test_an_edited_model_of_the_same_name_is_refused_and_its_source_recorded(
-    tmp_path, monkeypatch
-):
+def test_an_edited_model_of_the_same_name_is_refused_and_its_source_recorded(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     _table().to_csv(tmp_path / "reg.csv", index=False)

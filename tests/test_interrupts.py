@@ -112,13 +112,13 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     _, err = proc.communicate(timeout=60)
     os.close(fd)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted: no results were written" in err
+    assert "Traceback" not in err and "interrupted by SIGINT: no results were written" in err
 
 
 # A Ctrl-C at a chosen moment: the command line, with one function replaced by a Ctrl-C.
 CTRL_C_IN = """
 import sys
-import sweeps.run, sweeps.sweep
+import sweeps.app, sweeps.run, sweeps.sweep
 real = sweeps.sweep.run_sweep
 calls = []
 
@@ -130,7 +130,7 @@ def second_job_interrupted(*a, **k):
     return interrupt() if len(calls) == 2 else real(*a, **k)
 
 if sys.argv[1] == "drawing":
-    sweeps.run.draw_figures = interrupt
+    sweeps.app.draw_figures = interrupt
 else:
     sweeps.sweep.run_sweep = second_job_interrupted
 sys.argv = ["sweeps.run", *sys.argv[2:]]
@@ -226,7 +226,7 @@ def test_the_resume_command_after_sigterm_works_for_a_path_with_spaces_and_accen
 def test_a_printed_directory_override_parses_back_to_the_path(path):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from sweeps.run import dir_override
+    from sweeps.command import dir_override
 
     (word,) = shlex.split(dir_override("hydra.run.dir", path))  # as the shell hands it over
     (parsed,) = OverridesParser.create().parse_overrides([word])
@@ -234,7 +234,7 @@ def test_a_printed_directory_override_parses_back_to_the_path(path):
 
 
 def test_the_directory_resolver_makes_new_directories_and_resumes_the_last_written(tmp_path):
-    from sweeps.hooks import latest_dir
+    from sweeps.callbacks import latest_dir
 
     base = str(tmp_path / "runs")
     first, second = (
@@ -250,14 +250,14 @@ def test_the_directory_resolver_makes_new_directories_and_resumes_the_last_writt
 
 
 def test_figures_that_fail_after_a_sweep_say_the_results_are_safe(tmp_path, monkeypatch, capsys):
-    import analysis.plot
+    import analysis.pipeline
     from analysis.output import OutputError
-    from sweeps.hooks import draw_figures
+    from sweeps.drawing import draw_figures
 
     def full(paths, **kw):
         raise OutputError(f"{tmp_path}/_analysis/figures/x.png: cannot write the figure (no space)")
 
-    monkeypatch.setattr(analysis.plot, "plot_dirs", full)
+    monkeypatch.setattr(analysis.pipeline, "plot_dirs", full)
     draw_figures(tmp_path)
     err = capsys.readouterr().err
     assert err.startswith("no figures: ") and f"the results are complete in {tmp_path}" in err

@@ -13,10 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import compare, critical, figures, figures_critical, report, report_sections
+from analysis import (
+    compare,
+    critical,
+    figures,
+    figures_critical,
+    pipeline,
+    report_sections,
+    report_text,
+)
 from analysis.load import load_curves
 from analysis.noise_scale import NOISE_SCALE
-from analysis.plot import analyse
+from analysis.pipeline import analyse
 from analysis.theory import divergence_edge, optimal_lr
 from tasks.regression import spectrum
 
@@ -91,7 +99,7 @@ def test_theory_line_and_divergence_edge_are_on_the_figures(tiny):
 def test_report_theory_table_agrees_with_theory_and_measurement(tiny):
     cfg, out, a = tiny
     B, eta_B, edge_B = _exact(cfg)
-    md = report.render(a, {}, out, [str(out)])
+    md = report_text.render(a, {}, out, [str(out)])
     sec = md.split("### Theory vs measurement")[1].split("###")[0]
     rows = [r.split("|")[1:-1] for r in sec.splitlines() if re.match(r"\| \d", r)]
     assert [int(r[0]) for r in rows] == list(B)
@@ -114,7 +122,7 @@ def test_critical_section_numbers_come_from_analysis_critical(tiny):
     _, out, a = tiny
     c = critical.critical_batch(load_curves(out), n_boot=BOOT)
     assert a.crit[a.opt["sweep_id"].iloc[0]].fit == c.fit
-    md = report.render(a, {}, out, [str(out)])
+    md = report_text.render(a, {}, out, [str(out)])
     sec = md.split("### Critical batch size")[1].split("###")[0]
     assert f"**{c.target:.3g}**" in sec
     for name, v in (("S_min", c.fit.S_min), ("E_min", c.fit.E_min), ("B_crit", c.fit.B_crit)):
@@ -147,10 +155,9 @@ def test_the_critical_batch_band_is_drawn_only_where_its_interval_is_bounded(ci,
 
 
 def test_plot_draws_the_critical_figures_and_caches_the_theory(tiny, monkeypatch):
-    from analysis import plot
 
     _, out, a = tiny
-    files = {f.name for f in plot.plot_dirs([out], out=out / "figs", formats=("png",))}
+    files = {f.name for f in pipeline.plot_dirs([out], out=out / "figs", formats=("png",))}
     assert {"linear-sgd_steps_vs_batch.png", "linear-sgd_tradeoff.png"} <= files
     ax = figures_critical.steps_vs_batch(a.crit[a.opt["sweep_id"].iloc[0]], "x")
     labels = [ln.get_label() for ln in ax.get_lines()]
@@ -196,7 +203,7 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
     a = analyse([tmp_path], n_boot=BOOT)
     for _, res in a.res.groupby("sweep_id"):
         assert compare.predicted(res) is None and compare.uncovered(res)
-    md = report.render(a, {}, tmp_path, [str(tmp_path)])
+    md = report_text.render(a, {}, tmp_path, [str(tmp_path)])
     assert "### Theory vs measurement" not in md
     zoo = md.split("## Optimizer zoo")[1].split("\n## ")[0]
     rows = [r for r in zoo.splitlines() if r.startswith("| ") and not r.startswith("| opt")]
@@ -211,11 +218,12 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
 
 def test_warm_up_computes_the_theory_the_figures_use(tiny, monkeypatch):
     """What the command line computes while a sweep trains is what its figures look up."""
-    from sweeps.run import _prepare_figures
+    from sweeps.config import settings
+    from sweeps.drawing import prepare_figures
 
     cfg, _, a = tiny
     monkeypatch.setattr(compare, "_MEMO", {})
-    _prepare_figures(cfg)
+    prepare_figures(settings(cfg), cfg.sweep.batch_sizes)
     monkeypatch.setattr(compare, "compute", lambda key: pytest.fail("recomputed"))
     res = a.res.drop(columns="source")  # no theory file beside the results to fall back on
     assert compare.predicted(res)["batch_size"].tolist() == cfg.sweep.batch_sizes

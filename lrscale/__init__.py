@@ -1,0 +1,1 @@
+"""What every floor of lrscale shares (the bottom floor): how commands end on a signal."""

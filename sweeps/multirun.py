@@ -1,0 +1,58 @@
+"""A multirun's jobs, each composed and checked before the first one starts: a bad value in the
+third job must not leave two jobs trained and a half-made sweep directory behind."""
+
+from __future__ import annotations
+
+# Hydra options after which this check does not know the configs: Hydra composes and says.
+OTHER_CONFIGS = ("-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name")
+
+
+def jobs(argv: list[str]) -> list[list[str]] | None:
+    """The overrides of each job of a multirun command line (the basic sweeper's product of the
+    values), or None where this check cannot tell them (other configs or another sweeper)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.split("=")[0] in OTHER_CONFIGS for a in argv) or any(
+        a.startswith(("hydra/sweeper", "hydra.sweeper")) for a in argv
+    ):
+        return None
+    overrides = [a for a in argv if not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        (batch,) = BasicSweeper.split_arguments(parsed, None)
+    except Exception:  # noqa: BLE001 - a bad override is Hydra's to report
+        return None
+    return [list(job) for job in batch]
+
+
+def check(argv: list[str]) -> str | None:
+    """Why a job of the multirun on argv cannot run (its values, or its composition), naming the
+    job; None when every job's values are fine."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sweeps.checks import validate
+    from sweeps.command import hydra_error
+    from sweeps.config import ConfigError, register, to_config
+
+    todo = jobs(argv)
+    if not todo or len(todo) < 2:
+        return None
+    register()
+    common = set.intersection(*map(set, todo))
+    with initialize_config_module(config_module="sweeps.conf", version_base="1.3"):
+        for i, job in enumerate(todo):
+            mine = [o for o in job if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+            try:
+                validate(to_config(compose("config", overrides=mine)))
+            except ConfigError as e:
+                why = str(e)
+            except (HydraException, OmegaConfBaseException) as e:
+                why = hydra_error(e, mine)
+            else:
+                continue
+            varied = " ".join(o for o in job if o not in common)
+            return f"{why} (job {i} of {len(todo)}: {varied}); no job was run"
+    return None
