@@ -86,8 +86,8 @@ def config(over: list[str]):
     """The typed, validated config of these overrides, composed as `sweeps.run` does."""
     from hydra import compose, initialize_config_dir
 
-    from sweeps.checks import validate
-    from sweeps.config import register, to_config
+    from lrscale.checks import validate
+    from lrscale.config import register, to_config
 
     register()
     conf = Path(__file__).resolve().parents[1] / "sweeps" / "conf"

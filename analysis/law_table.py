@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.laws import GRID_FRACTION, MIN_POINTS, fit_all, grid_step, slope, weights
 from analysis.load import LABEL_COLUMNS
-from sweeps.config import MODELS, OPTIMIZERS
+from lrscale.config import MODELS, OPTIMIZERS
 
 
 def fits(opt: pd.DataFrame, n_boot: int = 500, level: float = 0.95, seed: int = 0):

@@ -11,14 +11,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sweeps.results import CURVE_COLUMNS, CURVES, RESULT_COLUMNS, RESULTS
+from lrscale.results import CURVE_COLUMNS, CURVES, RESULT_COLUMNS, RESULTS
 
 
 class AnalysisError(Exception):
     """Input the analysis cannot use; the message names the file or directory and says why."""
 
 
-# Settings columns the analysis relies on (sweeps.config.settings writes more; they are kept).
+# Settings columns the analysis relies on (lrscale.config.settings writes more; they are kept).
 SETTING_COLUMNS = {
     "model": "string",
     "optimizer": "string",
@@ -48,7 +48,7 @@ LOSSES = {
 TASK_KINDS = ("regression", "classification", "language")
 NATS_PER_BIT = np.log(2.0)
 ACCURACY = ("final_eval_accuracy", "eval_accuracy")
-# Optional even once sweeps.results declares them, so that old tables stay readable.
+# Optional even once lrscale.results declares them, so that old tables stay readable.
 REQUIRED = {k: v for k, v in {**SETTING_COLUMNS, **RESULT_COLUMNS}.items() if k not in OPTIONAL}
 CURVE_REQUIRED = {k: v for k, v in CURVE_COLUMNS.items() if k not in CURVE_OPTIONAL}
 KEYS = ["sweep_id", "batch_size", "lr", "seed"]

@@ -58,9 +58,9 @@ from omegaconf import OmegaConf
 from analysis import output
 from analysis.load import REQUIRED, AnalysisError, find, read_table
 from lrscale import interrupts
+from lrscale.config import to_config
+from lrscale.results import RESULTS, read_meta
 from sweeps import engine
-from sweeps.config import to_config
-from sweeps.results import RESULTS, read_meta
 from tasks import regression, seed_keys
 
 # Underscored, like the curves: pandas.read_parquet(<run dir>) then still reads the results alone.

@@ -6,6 +6,7 @@ on mnist1d, digits, a user's file) get their own sections and laws but answer no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,8 @@ from analysis.report_sections import (
     theory,
     theory_answer,
 )
-from sweeps.checks import USES
+from lrscale.config import ModelConfig, OptimizerConfig
+from lrscale.results import RESULTS, read_meta
 
 
 def _params(f) -> str:
@@ -41,13 +43,29 @@ def _params(f) -> str:
     )
 
 
-def _settings(res: pd.DataFrame) -> str:
-    """The settings of a sweep that its model and optimizer read (sweeps.checks.USES)."""
+def _reads(res: pd.DataFrame) -> dict[str, list[str]]:
+    """The keys the sweep's model and optimizer read, from its run metadata; for tables written
+    before it was recorded, the keys set away from the schema's defaults."""
     r = res.iloc[0]
-    uses = {group: [f"{group}_{k}" for k in USES[group].get(r[group], [])] for group in USES}
+    try:
+        return read_meta(Path(r["source"]) / RESULTS)["reads"]
+    except (KeyError, OSError, ValueError, TypeError):
+        default = {"model": ModelConfig(name=""), "optimizer": OptimizerConfig(name="")}
+
+        def set_(g, k, v):  # a table cell set away from the default v (lists as JSON text)
+            cell = r.get(f"{g}_{k}")
+            v = json.dumps(v) if isinstance(v, list | dict) else v
+            return cell is not None and not pd.isna(cell) and cell != v
+
+        return {g: [k for k, v in vars(d).items() if set_(g, k, v)] for g, d in default.items()}
+
+
+def _settings(res: pd.DataFrame) -> str:
+    """The settings of a sweep: its task's, and those its model and optimizer read."""
+    r = res.iloc[0]
     # task_kind is a result column (the task name says it), not a setting
     cols = [c for c in res.columns if c.startswith("task_") and c != "task_kind"]
-    cols += [c for c in uses["model"] + uses["optimizer"] if c in res.columns]
+    cols += [f"{g}_{k}" for g, keys in _reads(res).items() for k in keys if f"{g}_{k}" in res]
     cols += ["budget_kind", "budget", "lr_min", "lr_max", "lr_num", "dtype", "sweep_id"]
     return ", ".join(f"{c}={r[c]}" for c in cols if not pd.isna(r[c]))
 

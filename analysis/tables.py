@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import across, across_laws, estimator, laws, output, theory_data
-from sweeps.results import RESULTS
+from lrscale.results import RESULTS
 
 OPTIMA = "optima.parquet"
 LAWS = "laws.parquet"

@@ -27,8 +27,8 @@ def stored_config(path):
     """The sweep config stored in the metadata of a results or curves file (ValueError if none)."""
     from omegaconf import OmegaConf
 
-    from sweeps.config import to_config
-    from sweeps.results import read_meta
+    from lrscale.config import to_config
+    from lrscale.results import read_meta
 
     stored = read_meta(Path(path)).get("config")
     if not isinstance(stored, dict):

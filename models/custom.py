@@ -14,7 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sweeps.config import ConfigError, ModelConfig
+from lrscale.config import ConfigError, ModelConfig
+from models.base import Model
+
+NAME = "custom"
+READS = ("target", "kwargs")
+TASK_KINDS = ("regression", "classification")
 
 NOT_TRACEABLE = (
     jax.errors.ConcretizationTypeError,
@@ -89,11 +94,12 @@ def _traced(target: str, what: str, fn, *args):
         raise ConfigError(f"model.target: {target} fails {what} ({_why(e)})") from None
 
 
-def custom(cfg: ModelConfig, n_features: int, n_out: int, dtype, batch_sizes=()) -> dict:
-    """The Model fields of model.target(n_out=..., **kwargs), after tracing it as the sweep calls
-    it: initialised on one example, applied to batches of every size in batch_sizes (and 1) in
-    dtype, differentiated; its output must be (batch, n_out) floats."""
-    target = cfg.target
+def build(cfg: ModelConfig, task, dtype, batch_sizes) -> Model:
+    """model.target(n_out=..., **kwargs), after tracing it as the sweep calls it: initialised on
+    one example, applied in dtype to batches of every size in batch_sizes, of 1 and of the
+    task's held-out set, and differentiated; its output must be (batch, n_out) floats."""
+    target, n_features, n_out = cfg.target, task.n_features, task.n_out
+    batch_sizes = [*batch_sizes, task.columns.get("eval_size") or 1]
     cls = _class(target)
     try:
         net = cls(n_out=n_out, **cfg.kwargs)
@@ -134,7 +140,7 @@ def custom(cfg: ModelConfig, n_features: int, n_out: int, dtype, batch_sizes=())
         raise ConfigError(f"model.target: {target} cannot be lowered by XLA ({_why(e)})") from None
     cost = cost[0] if isinstance(cost, list | tuple) else cost or {}
     flops, touched = float(cost.get("flops", 0.0)), int(cost.get("bytes accessed", 0.0))
-    return dict(
+    return Model(
         init=lambda key, dtype: net.init(key, jnp.zeros((1, n_features), dtype)),
         apply=net.apply,
         linear=False,

@@ -12,8 +12,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sweeps.config import ModelConfig
+from lrscale.config import ModelConfig
+from models.base import Model
 
+NAME = "transformer"
+READS = ("width", "depth", "heads", "mlp_ratio", "tie_embeddings", "activation")
+TASK_KINDS = ("language",)
 EMBED_INIT = nn.initializers.normal(0.02)
 
 
@@ -79,9 +83,11 @@ def counts(cfg: ModelConfig, context: int, vocab: int) -> tuple[int, float, int]
     return n_params, flops, kept
 
 
-def transformer(cfg: ModelConfig, context: int, vocab: int):
-    """Model fields (init, apply, linear, n_params, flops, train_flops, activations) per sequence
-    of `context` tokens. The input is token ids, so no input gradient is formed or subtracted."""
+def build(cfg: ModelConfig, task, dtype, batch_sizes) -> Model:
+    """The model per sequence of `context` tokens (the task's features), over the task's
+    vocabulary (its outputs). The input is token ids, so no input gradient is formed or
+    subtracted."""
+    context, vocab = task.n_features, task.n_out
 
     def net(dtype):
         return Transformer(
@@ -104,4 +110,4 @@ def transformer(cfg: ModelConfig, context: int, vocab: int):
         return net(dtype).apply(params, tokens_BxT)
 
     n_params, flops, kept = counts(cfg, context, vocab)
-    return init, apply, False, n_params, context * flops, 3 * context * flops, context * kept
+    return Model(init, apply, False, n_params, context * flops, 3 * context * flops, context * kept)

@@ -15,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lrscale import interrupts
+from lrscale.checks import validate
+from lrscale.config import ConfigError, register, settings, to_config
+from lrscale.results import RESULTS
 from sweeps import callbacks, command, multirun
-from sweeps.checks import unused, validate
-from sweeps.config import ConfigError, register, settings, to_config
 from sweeps.drawing import draw_figures, prepare_figures, results_safe
-from sweeps.results import RESULTS
 
 register()
 callbacks.register_resolver()
@@ -65,6 +65,8 @@ def main(dcfg: DictConfig) -> None:
         cfg = validate(to_config(dcfg))
     except ConfigError as e:
         fail(str(e), hc, out_dir)
+    from sweeps.options import unused
+
     for note in unused(cfg):
         print(f"note: {note}", file=sys.stderr)
     from sweeps.rows import summary

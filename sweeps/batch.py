@@ -12,8 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lrscale import optimizers
+from lrscale.config import Config, ConfigError
 from sweeps import engine, executables
-from sweeps.config import Config, ConfigError
 
 
 def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) -> int:
@@ -21,8 +22,8 @@ def lane_bytes(cfg: Config, prob: engine.Problem, batch_size: int, points: int) 
     m = prob.model
     # Activations of the minibatch (forward and backward) and of the held-out set.
     act = 3 * m.activations * batch_size + m.activations * (prob.task.columns["eval_size"] or 0)
-    # Copies of the parameters in the optimizer state (two moments at most).
-    state = {"sgd": int(cfg.optimizer.momentum > 0), "signsgd": 0}.get(cfg.optimizer.name, 2)
+    # Copies of the parameters in the optimizer state.
+    state = optimizers.REGISTRY[cfg.optimizer.name].moments(cfg.optimizer)
     # params, grads, updates, the frozen copy and the new params, plus optimizer state
     size = m.n_params * (5 + state) + act + 2 * points
     return jnp.dtype(cfg.sweep.dtype).itemsize * size

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lrscale.results import RESULTS, read_meta
 from sweeps import engine
 from sweeps.bench_measure import config, overrides
-from sweeps.results import RESULTS, read_meta
 
 BATCH_SIZES = "[1,4,16,64,256]"
 # workload -> (steps, overrides), each 32 lrs x 4 seeds at the batch sizes above

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import tasks
+from lrscale.config import Config
 from sweeps import engine
-from sweeps.config import Config
 from tasks import regression
 from tasks.base import mse
 

@@ -15,9 +15,10 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lrscale import optimizers
+from lrscale.checks import validate
+from lrscale.config import Config, register, to_config
 from sweeps import engine
-from sweeps.checks import validate
-from sweeps.config import Config, register, to_config
 
 CONF = Path(__file__).resolve().parent / "conf"
 
@@ -135,15 +136,6 @@ def lane_flops(cfg: Config, B: int, points: np.ndarray) -> float:
     return cfg.sweep.budget.steps_for(B) * step_flops(cfg, B) + len(points) * eval_flops(cfg)
 
 
-def moments(cfg: Config) -> int:
-    """Parameter-sized arrays the optimizer keeps: Adam's and AdamW's two moments, RMSProp's
-    and Lion's one, SGD's momentum where it has one (Adafactor's factored ones count as none)."""
-    o = cfg.optimizer
-    return {"adam": 2, "adamw": 2, "rmsprop": 1, "lion": 1, "signsgd": 0, "adafactor": 0}.get(
-        o.name, int(bool(o.momentum))
-    )
-
-
 def lane_traffic(cfg: Config, B: int, points: np.ndarray) -> float:
     """The least memory traffic of one whole lane in bytes, were nothing kept in cache between
     passes: per step, the weights read forward and backward, the gradient written, and the
@@ -154,7 +146,8 @@ def lane_traffic(cfg: Config, B: int, points: np.ndarray) -> float:
     read."""
     prob = engine.build(cfg)
     m, n_eval = prob.model, prob.task.columns["eval_size"] or 0
-    step = (6 + 2 * moments(cfg)) * m.n_params + 4 * B * m.activations
+    moments = optimizers.REGISTRY[cfg.optimizer.name].moments(cfg.optimizer)
+    step = (6 + 2 * moments) * m.n_params + 4 * B * m.activations
     evals = m.n_params + 2 * n_eval * m.activations
     size = jnp.dtype(cfg.sweep.dtype).itemsize
     return size * (cfg.sweep.budget.steps_for(B) * step + len(points) * evals)

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from lrscale.config import Config
 from sweeps import engine
 from sweeps.bench_loop import time_loop
 from sweeps.bench_measure import (
@@ -25,7 +26,6 @@ from sweeps.bench_measure import (
     spanning,
     time_program,
 )
-from sweeps.config import Config
 
 BATCH_SIZES = [2**k for k in range(11)]
 QUICK_BATCH_SIZES = [1, 256]

@@ -14,8 +14,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sweeps.config import ConfigError, settings, to_config
-from sweeps.results import RESULTS
+from lrscale.config import ConfigError, settings, to_config
+from lrscale.results import RESULTS
 
 _made: set[Path] = set()  # directories this process made, or Hydra made for it
 _before: dict[Path, set[str]] = {}  # a sweep directory that existed -> what it held then

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sweeps.config import no_such_key
+from lrscale.config import no_such_key
 
 
 def plot_shorthand(argv: list[str]) -> list[str]:

@@ -20,7 +20,8 @@ import optax
 
 import models
 import tasks
-from sweeps.config import Config
+from lrscale import optimizers
+from lrscale.config import Config
 
 
 class Lanes(NamedTuple):
@@ -104,19 +105,11 @@ def optimizer(cfg: Config, batch_size: int, lr: jax.Array) -> optax.GradientTran
         timescale tau = B / (lr * wd * D): it follows each lane's own (injected, traced) lr."""
         return o.weight_decay if o.tau is None else batch_size / (lr * o.tau * samples)
 
-    make = {
-        "sgd": lambda lr: optax.sgd(lr, o.momentum or None, o.nesterov),
-        "momentum": lambda lr: optax.sgd(lr, o.momentum),
-        "nesterov": lambda lr: optax.sgd(lr, o.momentum, nesterov=True),
-        "adam": lambda lr: optax.adam(lr, h["b1"], h["b2"], h["eps"]),
-        "adamw": lambda lr: optax.adamw(lr, h["b1"], h["b2"], h["eps"], weight_decay=wd(lr)),
-        "rmsprop": lambda lr: optax.rmsprop(lr, decay=h["b2"], eps=h["eps"]),
-        "lion": lambda lr: optax.lion(lr, h["b1"], h["b2"], weight_decay=o.weight_decay),
-        "signsgd": optax.sign_sgd,
-        "adafactor": optax.adafactor,
-    }[o.name]
+    make = optimizers.REGISTRY[o.name].make
     # inject_hyperparams keeps lr in the optimizer state as an array (never a static constant).
-    return optax.inject_hyperparams(lambda learning_rate: make(learning_rate))(learning_rate=lr)
+    return optax.inject_hyperparams(lambda learning_rate: make(o, h, learning_rate, wd))(
+        learning_rate=lr
+    )
 
 
 class Problem(NamedTuple):

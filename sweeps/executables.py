@@ -3,7 +3,7 @@
 JAX's persistent cache skips XLA's compile but is keyed by the lowered program, so every start
 still traces and lowers it (0.2-0.5 s a program). Here the executable itself is stored, keyed by
 everything that determines it: lrscale's own source, the versions of the libraries that write the
-program, the devices, the compiler options, the sweep's settings (`sweeps.config.settings`, data
+program, the devices, the compiler options, the sweep's settings (`lrscale.config.settings`, data
 files and corpus hashed in) and the shapes of the call. A custom model's code lives outside
 lrscale, so its programs are never stored. Only a program compiled afresh can be stored: one that
 JAX took from its persistent cache serialises without its code. So a program the store lacks is
@@ -53,10 +53,10 @@ jax.monitoring.register_event_listener(_note_cache_hit)
 
 @functools.cache
 def _source_digest() -> str:
-    """sha256 of lrscale's program-building code: the sweeps, tasks and models packages."""
+    """sha256 of lrscale's program-building code: the lrscale, sweeps, tasks and models packages."""
     h = hashlib.sha256()
     root = Path(__file__).resolve().parents[1]
-    for pkg in ("sweeps", "tasks", "models"):
+    for pkg in ("lrscale", "sweeps", "tasks", "models"):
         for f in sorted((root / pkg).rglob("*.py")):
             h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()

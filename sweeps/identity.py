@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from sweeps.config import Config, settings
+from lrscale.config import Config, settings
 
 
 class Identity(NamedTuple):

@@ -33,9 +33,9 @@ def check(argv: list[str]) -> str | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from sweeps.checks import validate
+    from lrscale.checks import validate
+    from lrscale.config import ConfigError, register, to_config
     from sweeps.command import hydra_error
-    from sweeps.config import ConfigError, register, to_config
 
     todo = jobs(argv)
     if not todo or len(todo) < 2:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sweeps import engine, results
-from sweeps.config import Config
+from lrscale import results
+from lrscale.config import Config
+from sweeps import engine
 from sweeps.identity import Identity
 
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeps import results
-from sweeps.config import Config
+from lrscale import results
+from lrscale.config import Config
 from sweeps.identity import Identity
 
 try:

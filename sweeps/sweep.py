@@ -18,10 +18,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from lrscale import interrupts
-from sweeps import batch, engine, executables, identity, results, rundir
-from sweeps.checks import validate
-from sweeps.config import Config, user_cache_dir
+from lrscale import interrupts, results
+from lrscale.checks import validate
+from lrscale.config import Config, user_cache_dir
+from sweeps import batch, engine, executables, identity, options, rundir
 from sweeps.rows import curve_rows, lane_rows
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
@@ -62,6 +62,8 @@ def run_metadata(cfg: Config, ident: identity.Identity) -> dict:
         "device_count": len(devices),
         "git_commit": _git_commit(),
         "timings": [],
+        # the keys the model and the optimizer read: the report shows those settings
+        "reads": {g: list(options.reads(g, getattr(cfg, g).name)) for g in ("model", "optimizer")},
     }
 
 

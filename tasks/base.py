@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sweeps.config import ConfigError
+from lrscale.config import ConfigError
 
 
 class Keys(NamedTuple):
@@ -67,6 +67,19 @@ def accuracy(logits_BxK: jax.Array, y_B: jax.Array) -> jax.Array:
 
 
 LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
+
+
+EXTRA = "pip install 'lrscale[data]'"
+
+
+def need(module: str, task: str, package: str):
+    """module, imported, or a ConfigError saying which extra installs it."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise ConfigError(
+            f"task={task} needs the {package} package, which is not installed: {EXTRA}"
+        ) from None
 
 
 def finite(x: np.ndarray, where: str, what: str) -> None:

@@ -14,8 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from sweeps.config import ConfigError
+from lrscale.config import ConfigError
 from tasks.base import Task, finite, from_arrays, split
+
+NAME = "file"
 
 EXTENSIONS = (".npz", ".csv", ".parquet")
 

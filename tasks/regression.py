@@ -13,6 +13,8 @@ import numpy as np
 
 from tasks.base import SeedData, Task
 
+NAME = "regression"
+
 
 def spectrum(dim: int, decay: float) -> np.ndarray:
     """Eigenvalues lam_i ~ i^-decay of the feature covariance, scaled so that sum(lam) = dim."""

@@ -12,9 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sweeps import corpus
-from sweeps.config import ConfigError
+from lrscale.config import ConfigError
+from tasks import corpus
 from tasks.base import SeedData, Task
+
+NAME = "text"
 
 VOCAB = 256
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from sweeps.config import Config, register, to_config
+from lrscale.config import Config, register, to_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "sweeps" / "conf"

@@ -6,7 +6,6 @@ import importlib.util
 import re
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -58,12 +57,11 @@ def _valid_png(p: Path) -> bool:
     return img.shape[0] >= 300 and img.shape[1] >= 400 and img.std() > 0.01
 
 
-def test_plot_cli_writes_every_figure_fast(tmp_path):
+def test_plot_cli_writes_every_figure(tmp_path):
     two = _multirun(
         tmp_path / "multirun",
         {("linear", "sgd"): lambda B: 0.05 / (1 + 60 / B), ("mlp", "adam"): lambda B: 1e-3 * B},
     )
-    t = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-m", "analysis.plot", str(two), "--out", str(tmp_path / "f")],
         cwd=ROOT,
@@ -71,7 +69,6 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
         text=True,
         timeout=120,
     )
-    took = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
     kinds = ("loss_vs_lr", "eta_vs_batch", "heatmap", "steps_vs_batch", "tradeoff")
     kinds += ("eta_vs_batch_by_data", "eta_map", "batch_vs_data")  # across the data budget
@@ -86,7 +83,6 @@ def test_plot_cli_writes_every_figure_fast(tmp_path):
     assert all(f"wrote {t}" in r.stdout and t.exists() for t in tables)
     assert len(list((tmp_path / "f").iterdir())) == 2 * len(stems) + len(tables)
     assert not [p for name in (ACROSS, LAWS, OPTIMA) for p in two.rglob(name)]
-    assert took < 30
 
 
 @pytest.mark.slow  # draws everything twice; the fast set draws through the command line

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrscale import optimizers
 from sweeps import bench_measure as bench
 from sweeps import bench_sweep, engine
-from sweeps.bench_measure import moments
 from tests.conftest import ROOT
 
 
@@ -56,7 +56,8 @@ def test_flop_counts():
     assert bench.lane_traffic(mlp, 2, points) == 4 * (8 * step + 3 * evals)
     arrays = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "lion": 1}
     for name, n in arrays.items():
-        assert moments(bench.config("linear-sgd", 8, f"optimizer={name}")) == n, name
+        o = bench.config("linear-sgd", 8, f"optimizer={name}").optimizer
+        assert optimizers.REGISTRY[name].moments(o) == n, name
     sgd = bench.config("linear-sgd", 8, "task.dim=8", "optimizer.momentum=0.9")
     assert bench.lane_traffic(sgd, 4, points) == 4 * (8 * (8 * 8 + 4 * 4) + 3 * 8)
 

@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
+from lrscale.results import CURVES, RESULTS
 from sweeps.command import plot_shorthand
-from sweeps.results import CURVES, RESULTS
 from tests.conftest import SMALL, cli
 
 # Libraries a command that stops before the sweep does without: the figures' and the sweep's

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from sweeps.checks import validate
-from sweeps.config import ConfigError, to_config
+from lrscale.checks import validate
+from lrscale.config import ConfigError, to_config
 from tests.conftest import CONF, cli, make_config, sweep_id
 
 GROUPS = {
@@ -45,7 +45,7 @@ def test_sweep_id_ignores_batch_sizes_and_seeds_but_not_the_task():
     assert sweep_id(a) == sweep_id(b) != sweep_id(c)
 
 
-# (override, text the one-line error must contain): the range checks of sweeps.checks.validate.
+# (override, text the one-line error must contain): the range checks of lrscale.checks.validate.
 BAD_VALUES = [
     ("sweep.batch_sizes=[4,0]", "sweep.batch_sizes"),
     ("sweep.batch_sizes=[]", "sweep.batch_sizes"),
@@ -104,7 +104,7 @@ def test_bad_input_fails_at_start_up_and_writes_nothing(tmp_path, override, key)
 
 
 def test_the_config_stored_with_results_rebuilds_the_same_sweep(small, tmp_path):
-    from sweeps.results import RESULTS, read_meta
+    from lrscale.results import RESULTS, read_meta
     from sweeps.sweep import run_sweep
 
     cfg = small("sweep.batch_sizes=[2]")

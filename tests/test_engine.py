@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 import tasks
-from sweeps import engine
-from sweeps.results import (
+from lrscale.results import (
     CURVE_COLUMNS,
     CURVE_METRIC_COLUMNS,
     CURVES,
@@ -18,6 +17,7 @@ from sweeps.results import (
     RESULTS,
     read_meta,
 )
+from sweeps import engine
 from sweeps.sweep import run_sweep
 from tasks import regression as task
 from tests.conftest import CONF, program

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrscale.config import ConfigError
+from lrscale.results import RESULTS
 from sweeps import engine, rundir
-from sweeps.config import ConfigError
-from sweeps.results import RESULTS
 from sweeps.sweep import run_sweep
 from tests.conftest import make_config, sweep_id
 

@@ -8,7 +8,7 @@ import pytest
 from analysis import noise_scale, plot, report
 from analysis.load import AnalysisError, load
 from sweeps import bench
-from sweeps.checks import unused
+from sweeps.options import unused
 from tests.conftest import make_config
 from tests.data.analysis import synth
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps.results import RESULTS
+from lrscale.results import RESULTS
 from sweeps.sweep import run_sweep
 from tests.conftest import ROOT, SMALL, cli, make_config
 
@@ -32,16 +32,16 @@ from tests.conftest import ROOT, SMALL, cli, make_config
     ],
 )
 def test_values_out_of_range_name_the_key(override, key):
-    from sweeps.checks import validate
-    from sweeps.config import ConfigError
+    from lrscale.checks import validate
+    from lrscale.config import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(key)):
         validate(make_config(*SMALL, override))
 
 
 def test_a_step_budget_beyond_int32_is_refused():
-    from sweeps.checks import validate
-    from sweeps.config import ConfigError
+    from lrscale.checks import validate
+    from lrscale.config import ConfigError
 
     cfg = make_config(*SMALL, "sweep.budget.samples=null", "sweep.budget.steps=3000000000")
     with pytest.raises(ConfigError, match=r"sweep.budget.steps must be in \[1, 2147483647\]"):

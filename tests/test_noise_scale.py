@@ -1,6 +1,7 @@
 """Gradient noise scale: closed forms of the linear task against per-example gradients."""
 
 import json
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +17,9 @@ from analysis.noise_scale import (
     main,
     measure,
 )
-from models import linear, mlp
-from sweeps.config import ModelConfig
+from lrscale.config import ModelConfig
+from models import mlp
+from models.linear import linear
 from tasks import regression as task
 from tasks.regression import spectrum
 
@@ -74,13 +76,14 @@ def test_hvp_path_equals_dense_path():
 def test_measure_takes_any_model():
     lam_D, rng = spectrum(8, 1.0), np.random.default_rng(4)
     x_NxD, y_N = task_batch(lam_D, rng.standard_normal(8) / np.sqrt(8), 256, rng)
-    model = mlp(ModelConfig(name="mlp", width=8, depth=1, activation="tanh"), 8, 1)
+    task = SimpleNamespace(n_features=8, n_out=1, kind="regression")
+    model = mlp.build(ModelConfig(name="mlp", width=8, depth=1, activation="tanh"), task, "", ())
     ns = measure(model.apply, model.init(jax.random.key(0), jnp.float32), x_NxD, y_N)
     assert all(np.isfinite(ns)) and ns.B_simple > 1 and ns.trS > 0 and ns.trHS > 0
 
 
 def test_cli_on_a_linear_sweep(tmp_path):
-    from sweeps.results import RESULTS
+    from lrscale.results import RESULTS
     from sweeps.sweep import run_sweep
     from tests.conftest import SMALL, make_config
 

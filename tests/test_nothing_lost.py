@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrscale.results import CURVES, RESULTS
 from sweeps import batch, rundir
-from sweeps.results import CURVES, RESULTS
 from sweeps.sweep import run_sweep
 from tests.conftest import ROOT, SMALL, cli, identity, make_config
 

@@ -11,10 +11,11 @@ import optax
 import pandas as pd
 import pytest
 
+from lrscale.checks import validate
+from lrscale.config import ConfigError
+from lrscale.results import RESULTS
 from sweeps import engine
-from sweeps.checks import unused, validate
-from sweeps.config import ConfigError
-from sweeps.results import RESULTS
+from sweeps.options import unused
 from sweeps.sweep import run_sweep
 from tests.conftest import SMALL, make_config, sweep_id
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweeps.results import RESULTS
+from lrscale.results import RESULTS
 from tests.conftest import ROOT, SMALL
 
 

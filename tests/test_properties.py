@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
 from analysis.load import AnalysisError, load
-from sweeps.checks import validate
-from sweeps.config import Config, ConfigError
+from lrscale.checks import validate
+from lrscale.config import Config, ConfigError
 from sweeps.sweep import run_sweep
 from tests.conftest import SMALL, make_config
 

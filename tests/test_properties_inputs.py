@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrscale.checks import float_keys, validate
+from lrscale.config import TASK_SCHEMAS, Config, ConfigError
 from sweeps import engine
-from sweeps.checks import float_keys, validate
-from sweeps.config import TASK_SCHEMAS, Config, ConfigError
 from tests.conftest import make_config
 
 # Every float of the schema: the shared groups, and each task's own keys.

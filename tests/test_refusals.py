@@ -18,8 +18,8 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from lrscale import interrupts
+from lrscale.results import RESULTS
 from sweeps import rundir
-from sweeps.results import RESULTS
 from sweeps.sweep import run_sweep
 from tests.conftest import ROOT, SMALL, cli, identity, make_config
 from tests.data.analysis import synth

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrscale.results import CURVES, RESULTS
 from sweeps import engine
 from sweeps.batch import train_batch_size
-from sweeps.results import CURVES, RESULTS
 from sweeps.sweep import run_sweep
 from tests.conftest import SMALL, cli, make_config
 

@@ -218,7 +218,7 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
 
 def test_warm_up_computes_the_theory_the_figures_use(tiny, monkeypatch):
     """What the command line computes while a sweep trains is what its figures look up."""
-    from sweeps.config import settings
+    from lrscale.config import settings
     from sweeps.drawing import prepare_figures
 
     cfg, _, a = tiny

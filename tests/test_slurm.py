@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from sweeps.config import register
-from sweeps.results import RESULTS
+from lrscale.config import register
+from lrscale.results import RESULTS
 from tests.conftest import CONF, SMALL, cli
 
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 import tasks
+from lrscale.results import CURVES, RESULTS
 from sweeps import engine
-from sweeps.results import CURVES, RESULTS
 from sweeps.sweep import cache_dir, run_sweep
-from tasks import datasets
+from tasks import mnist1d as mnist1d_task
 from tasks.base import cross_entropy
 from tests.conftest import make_config, program, sweep_id
 
@@ -416,13 +416,13 @@ def test_mnist1d_is_generated_offline_deterministically_and_cached(tmp_path, mon
     np.random.seed(7)
     py_state, np_state = random.getstate(), np.random.get_state()
 
-    x, y = datasets.mnist1d_arrays(120, 0)
+    x, y = mnist1d_task.mnist1d_arrays(120, 0)
     assert x.shape == (120, 40) and y.shape == (120,)
     assert np.isfinite(x).all() and set(np.unique(y)) == set(range(10))
-    x2, y2 = datasets.mnist1d_arrays(120, 0)
+    x2, y2 = mnist1d_task.mnist1d_arrays(120, 0)
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
-    x3, _ = datasets.mnist1d_arrays(120, 1)
+    x3, _ = mnist1d_task.mnist1d_arrays(120, 1)
     assert not np.array_equal(x, x3)
     # The generator seeds the global generators; they are left as they were.
     assert random.getstate() == py_state
@@ -432,7 +432,7 @@ def test_mnist1d_is_generated_offline_deterministically_and_cached(tmp_path, mon
     version = importlib.metadata.version("mnist1d")
     path = tmp_path / "lrscale" / "data" / f"mnist1d-{version}-n120-seed0.npz"
     assert not path.exists()
-    xc, yc = datasets.mnist1d_cached(120, 0)
+    xc, yc = mnist1d_task.mnist1d_cached(120, 0)
     assert path.exists()
     np.testing.assert_array_equal(xc, x)
     np.testing.assert_array_equal(yc, y)
@@ -440,8 +440,8 @@ def test_mnist1d_is_generated_offline_deterministically_and_cached(tmp_path, mon
     def regenerate(n, seed):
         raise AssertionError("the cached file should have been read")
 
-    monkeypatch.setattr(datasets, "mnist1d_arrays", regenerate)
-    xr, yr = datasets.mnist1d_cached(120, 0)
+    monkeypatch.setattr(mnist1d_task, "mnist1d_arrays", regenerate)
+    xr, yr = mnist1d_task.mnist1d_cached(120, 0)
     np.testing.assert_array_equal(xr, x)
     np.testing.assert_array_equal(yr, y)
     # The task reads the same cache: n_train + n_eval examples, split in order.
@@ -563,7 +563,7 @@ def test_a_boolean_column_does_not_stop_a_table_whose_features_are_not_named(tmp
 
 def test_nan_is_reported_at_its_row_of_the_file(tmp_path):
     """The row in the message is the file's (0-based data row), as for an empty target."""
-    from sweeps.config import ConfigError
+    from lrscale.config import ConfigError
 
     frame = _labelled()
     frame.loc[5, "b"] = np.nan

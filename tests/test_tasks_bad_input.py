@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrscale.config import ConfigError
 from sweeps import engine
-from sweeps.config import ConfigError
 from sweeps.sweep import run_sweep
 from tests.conftest import cli, make_config
 

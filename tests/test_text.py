@@ -13,8 +13,9 @@ import pytest
 
 import tasks
 from analysis.load import load, load_curves
-from sweeps import corpus, engine
+from sweeps import engine
 from sweeps.sweep import run_sweep
+from tasks import corpus
 from tests.conftest import cli, identity, make_config
 from tests.test_tasks_bad_input import _refused, no_compile  # noqa: F401 - a fixture
 

@@ -9,8 +9,8 @@ import pytest
 from analysis.load import load_curves
 from analysis.theory import expected_loss, optimal_lr
 from analysis.theory_data import optimal_across_data, stored_config, theory_curves, uncovered
+from lrscale.results import CURVES, read_meta, write_table
 from sweeps import engine
-from sweeps.results import CURVES, read_meta, write_table
 from sweeps.sweep import run_sweep
 from tasks.regression import spectrum
 from tests.conftest import SMALL, make_config

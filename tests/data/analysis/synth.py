@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweeps.config import TASK_SCHEMAS, Config, ModelConfig, OptimizerConfig, settings
+from lrscale.config import TASK_SCHEMAS, Config, ModelConfig, OptimizerConfig, settings
+from lrscale.results import CURVES, RESULTS, write_table
 from sweeps.identity import digest
-from sweeps.results import CURVES, RESULTS, write_table
 
 
 def config(

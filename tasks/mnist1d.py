@@ -1,4 +1,4 @@
-"""Bundled datasets: MNIST-1D (generated offline, cached) and scikit-learn's 8x8 digits."""
+"""MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package and cached."""
 
 from __future__ import annotations
 
@@ -9,24 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sweeps.config import ConfigError, user_cache_dir
-from tasks.base import Task, from_arrays, split
+from lrscale.config import user_cache_dir
+from tasks.base import Task, from_arrays, need
 
-EXTRA = "pip install 'lrscale[data]'"
-
-
-def _need(module: str, task: str, package: str):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        raise ConfigError(
-            f"task={task} needs the {package} package, which is not installed: {EXTRA}"
-        ) from None
+NAME = "mnist1d"
 
 
 def mnist1d_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n examples (x_Nx40, y_N) of MNIST-1D from its procedural generator (never downloaded)."""
-    data = _need("mnist1d.data", "mnist1d", "mnist1d")
+    data = need("mnist1d.data", "mnist1d", "mnist1d")
     args = data.get_dataset_args()
     args.num_samples = -(-n // 10) * 10  # the generator makes the same number of every class
     args.train_split, args.seed = 1.0, seed
@@ -42,7 +33,7 @@ def mnist1d_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def mnist1d_cached(n: int, seed: int, cache: Path | None = None):
     """mnist1d_arrays, kept as .npz in the user cache directory keyed by its settings."""
-    _need("mnist1d.data", "mnist1d", "mnist1d")
+    need("mnist1d.data", "mnist1d", "mnist1d")
     version = importlib.metadata.version("mnist1d")  # another generator may give other data
     cache = cache or user_cache_dir() / "data"
     path = cache / f"mnist1d-{version}-n{n}-seed{seed}.npz"
@@ -61,7 +52,7 @@ def mnist1d_cached(n: int, seed: int, cache: Path | None = None):
     return x, y
 
 
-def mnist1d(cfg) -> Task:
+def build(cfg) -> Task:
     t = cfg.task
     x, y = mnist1d_cached(t.n_train + t.n_eval, t.data_seed)
     version = importlib.metadata.version("mnist1d")
@@ -75,20 +66,4 @@ def mnist1d(cfg) -> Task:
         dtype=cfg.sweep.dtype,
         sequence=True,
         identity={"task_generator": f"mnist1d {version}"},  # another version, other data
-    )
-
-
-def digits(cfg) -> Task:
-    t = cfg.task
-    x, y = _need("sklearn.datasets", "digits", "scikit-learn").load_digits(return_X_y=True)
-    train, held_out = split(x, y, t.test_fraction, t.data_seed)
-    return from_arrays(
-        "digits",
-        "classification",
-        train,
-        held_out,
-        where="task=digits",
-        max_batch=max(cfg.sweep.batch_sizes),
-        dtype=cfg.sweep.dtype,
-        standardize=t.standardize,
     )

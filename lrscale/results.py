@@ -24,7 +24,7 @@ RESULTS = "results.parquet"
 CURVES = "_curves.parquet"
 META_KEY = b"lrscale"
 
-# Columns every results table has, after the settings columns of `sweeps.config.settings`.
+# Columns every results table has, after the settings columns of `lrscale.config.settings`.
 RESULT_COLUMNS = {
     "sweep_id": "string",
     "batch_size": "int64",

@@ -1,15 +1,14 @@
-"""The value checks of a config (one line naming the key), and which keys each option reads."""
+"""The value checks of a config: the first value out of range, in one line naming the key."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 
-from sweeps.config import (
+from lrscale import optimizers
+from lrscale.config import (
     ACTIVATIONS,
     DTYPES,
-    MODELS,
-    OPTIMIZERS,
     PLOT_FORMATS,
     SCALING_RULES,
     TASK_KINDS,
@@ -93,7 +92,6 @@ def validate(cfg: Config) -> Config:
     t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
     for key, value in float_keys(cfg):
         _check(value is None or math.isfinite(value), key, "a finite number", value)
-    _one_of("model.name", m.name, MODELS)
     _one_of("model.activation", m.activation, ACTIVATIONS)
     _check(m.width > 0, "model.width", "> 0", m.width)
     _check(m.depth >= 1, "model.depth", ">= 1", m.depth)
@@ -107,7 +105,7 @@ def validate(cfg: Config) -> Config:
             m.width % m.heads == 0, "model.heads", f"a divisor of model.width={m.width}", m.heads
         )
         _check(m.mlp_ratio > 0, "model.mlp_ratio", "> 0", m.mlp_ratio)
-    _one_of("optimizer.name", o.name, OPTIMIZERS)
+    _one_of("optimizer.name", o.name, optimizers.NAMES)
     _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
     _check(0 <= o.b2 < 1, "optimizer.b2", "in [0, 1)", o.b2)
@@ -166,60 +164,6 @@ def validate(cfg: Config) -> Config:
         _check(1 <= b.steps <= MAX_STEPS, "sweep.budget.steps", f"in [1, {MAX_STEPS}]", b.steps)
     _validate_task(t, max(bs))
     return cfg
-
-
-# The optimizer and model keys each option reads; the others are ignored by it.
-HALF_LIVES = ("b1_halflife", "b2_halflife")
-USES = {
-    "optimizer": {
-        "sgd": ("momentum", "nesterov"),
-        "momentum": ("momentum",),
-        "nesterov": ("momentum",),
-        "adam": ("b1", "b2", "eps", "scaling_rule", "base_batch_size", *HALF_LIVES),
-        "adamw": (
-            "b1",
-            "b2",
-            "eps",
-            "weight_decay",
-            "scaling_rule",
-            "base_batch_size",
-            *HALF_LIVES,
-            "tau",
-        ),
-        "rmsprop": ("b2", "eps", "scaling_rule", "base_batch_size", "b2_halflife"),
-        "lion": ("b1", "b2", "weight_decay", "scaling_rule", "base_batch_size", *HALF_LIVES),
-        "signsgd": (),
-        "adafactor": (),
-    },
-    "model": {
-        "linear": (),
-        "mlp": ("width", "depth", "activation"),
-        "cnn": ("channels", "depth", "kernel", "activation"),
-        "transformer": ("width", "depth", "heads", "mlp_ratio", "tie_embeddings", "activation"),
-        "custom": ("target", "kwargs"),
-    },
-}
-
-
-def unused(cfg: Config) -> list[str]:
-    """One line per group naming the keys set away from their default that its option ignores."""
-    out = []
-    for group, uses in USES.items():
-        node = getattr(cfg, group)
-        default = type(node)(name=node.name)
-        ignored = [
-            f"{group}.{f.name}"
-            for f in dataclasses.fields(node)
-            if f.name != "name"
-            and f.name not in uses.get(node.name, ())
-            and getattr(node, f.name) != getattr(default, f.name)
-        ]
-        if ignored:
-            uses_text = ", ".join(uses.get(node.name, ())) or "none of them"
-            out.append(
-                f"{', '.join(ignored)}: ignored by {group}={node.name} (it uses {uses_text})"
-            )
-    return out
 
 
 def float_keys(node, prefix: str = ""):
