@@ -1,103 +1,121 @@
-"""Coverage of the eta* intervals, checked against the exact theory of the regression task.
-
-    python -m analysis.coverage [--configs 24] [--seed 2] [--out outputs/coverage] [--method scaled]
-    python -m analysis.coverage --lanes outputs/coverage/lanes.parquet --method percentile
-
-Draws random configs of the pinned regression task with the linear model and SGD (dim, spectrum
-decay, label noise, a step or a sample budget, batch sizes, lr grid range and density), trains
-each as one sweep of SEEDS seeds, and splits the seeds into disjoint groups of 2, 3, 4 and 8:
-each group is an independent repetition of a sweep with that many seeds. For every group and
-batch size whose eta* the analysis deems usable, it checks whether the reported interval covers
-the exact theory's eta* (analysis.theory.optimal_lr, inside the lr range), at each nominal
-level. The losses of every lane go to lanes.parquet (rerun the estimator on them with --lanes),
-one row per group x batch size x level to coverage.parquet; the summary (analysis.coverage_table)
-is printed and written as coverage.md.
-"""
+"""The coverage study's evaluation (sweeps.coverage trains its lanes): per config, batch size and
+group of seeds, whether the eta* interval covers the exact theory's eta*; and its summary:
+coverage per nominal level and number of seeds, with a binomial interval, the median interval
+width, the bias of eta*, and the seeds a given width needs."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis import estimator, interval, theory
-from analysis.coverage_table import LEVELS, needed, summary, text
-from lrscale import interrupts
 
-SEEDS = 16  # per sweep; split into disjoint groups of GROUPS seeds
-GROUPS = (2, 3, 4, 8)
-POW2 = [2**k for k in range(10)]  # batch sizes 1..512
-DENSITY = (4, 6, 8, 12)  # lrs per decade
-MAX_WORK = 2**16  # steps x batch size of a step budget: seconds per sweep on a laptop CPU
-MIN_STEPS = 8
+LEVELS = (0.8, 0.9, 0.95)
+GROUPS = (2, 3, 4, 8)  # seeds per independent repetition of a sweep
+WIDTHS = (1.5, 2.0, 3.0)  # interval widths hi/lo the seeds-needed table aims at
 
 
-def draw(rng: np.random.Generator) -> dict:
-    """One random config of the regression task, in ranges a user would sweep."""
-    c = dict(
-        dim=int(rng.choice([8, 16, 32, 64])),
-        decay=round(float(rng.uniform(0.0, 2.0)), 2),
-        noise=round(float(10 ** rng.uniform(-1.3, 0.3)), 3),
-        density=int(rng.choice(DENSITY)),
-        lr_min=float(10 ** rng.choice([-4.0, -3.5, -3.0])),
-        lr_max=float(rng.choice([1.0, 3.0])),
+def binomial(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a proportion k/n."""
+    if n == 0:
+        return np.nan, np.nan
+    a = (1 - level) / 2
+    lo = stats.beta.ppf(a, k, n - k + 1) if k > 0 else 0.0
+    hi = stats.beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
+    return float(lo), float(hi)
+
+
+def summary(ev: pd.DataFrame) -> pd.DataFrame:
+    """Per level x seeds (and all seeds pooled): trials, coverage with its 95% binomial interval,
+    median width hi/lo, median log10(eta*/theory) and its median in lr grid steps."""
+    rows = []
+    u = ev[ev["usable"]]
+    for level, g in u.groupby("level"):
+        every = ev[ev["level"] == level]
+        for n, h in g.groupby("seeds"):
+            rows.append(_row(level, str(n), h, every[every["seeds"] == n]))
+        rows.append(_row(level, "all", g, every))
+    return pd.DataFrame(rows)
+
+
+def _row(level, n, g: pd.DataFrame, every: pd.DataFrame) -> dict:
+    k, m = int(g["covered"].sum()), len(g)
+    lo, hi = binomial(k, m)
+    return dict(
+        level=level,
+        seeds=n,
+        trials=m,
+        configs=g["config"].nunique(),
+        batch_sizes=len(g.drop_duplicates(["config", "batch_size"])),
+        usable=m / max(len(every), 1),
+        coverage=k / m if m else np.nan,
+        cov_lo=lo,
+        cov_hi=hi,
+        width=float(g["width"].median()),
+        bias=float(g["log_ratio"].median()),
+        bias_steps=float((g["log_ratio"] / g["step"]).median()),
+        abs_err_steps=float((g["log_ratio"].abs() / g["step"]).median()),
+        grid_err_steps=float(g["grid_error"].abs().median()),
     )
-    if rng.random() < 0.5:
-        steps = int(round(10 ** rng.uniform(1.7, 3.0)))
-        ok = [b for b in POW2 if b * steps <= MAX_WORK]
-        c |= dict(kind="steps", budget=steps)
-    else:
-        samples = int(2 ** rng.integers(11, 16))
-        ok = [b for b in POW2 if samples // b >= MIN_STEPS]
-        c |= dict(kind="samples", budget=samples)
-    k = min(len(ok), int(rng.integers(3, 6)))
-    c["batch_sizes"] = sorted(int(b) for b in rng.choice(ok, k, replace=False))
-    return c
 
 
-def overrides(c: dict, seeds: int = SEEDS) -> list[str]:
-    decades = np.log10(c["lr_max"] / c["lr_min"])
-    samples, steps = (c["budget"], "null") if c["kind"] == "samples" else ("null", c["budget"])
-    return [
-        "model=linear",
-        "optimizer=sgd",
-        f"task.dim={c['dim']}",
-        f"task.spectrum_decay={c['decay']}",
-        f"task.noise_std={c['noise']}",
-        f"sweep.batch_sizes=[{','.join(map(str, c['batch_sizes']))}]",
-        f"sweep.lr.min={c['lr_min']}",
-        f"sweep.lr.max={c['lr_max']}",
-        f"sweep.lr.num={int(round(decades * c['density'])) + 1}",
-        f"sweep.seeds={seeds}",
-        f"sweep.budget.samples={samples}",
-        f"sweep.budget.steps={steps}",
-        "sweep.curve_points=2",
-        "progress=false",
-        "plot.enabled=false",
+def needed(ev: pd.DataFrame, widths=WIDTHS) -> pd.DataFrame:
+    """Per level and target width: the fewest seeds whose median interval is that narrow; past
+    the largest group, extrapolated with the log width shrinking as 1/sqrt(seeds)."""
+    rows = []
+    u = ev[ev["usable"]]
+    for level, g in u.groupby("level"):
+        med = g.groupby("seeds")["width"].median().sort_index()
+        for w in widths:
+            ok = med[med <= w]
+            if len(ok):
+                n, how = int(ok.index[0]), "measured"
+            else:
+                n0, w0 = int(med.index[-1]), float(med.iloc[-1])
+                n, how = int(np.ceil(n0 * (np.log(w0) / np.log(w)) ** 2)), "extrapolated"
+            rows.append(dict(level=level, width=w, seeds=n, how=how))
+    return pd.DataFrame(rows)
+
+
+def text(s: pd.DataFrame, need: pd.DataFrame, ev: pd.DataFrame, method: str, secs: float) -> str:
+    """The summary as markdown."""
+    u = ev[ev["usable"]]
+    per = ev.drop_duplicates(["config", "batch_size"])
+    head = (
+        f"# eta* interval coverage ({method})\n\n"
+        f"{ev['config'].nunique()} configs, {len(per)} batch sizes ({int(per['in_range'].sum())} "
+        f"with the theory's eta* inside the lr range), "
+        f"{len(u.drop_duplicates(['config', 'batch_size', 'seeds', 'group']))} usable "
+        f"seed-group x batch-size estimates; {secs:.0f} s.\n\n"
+        "| level | seeds | trials | usable | coverage | 95% binomial | median width | "
+        "bias (log10) | bias (grid steps) | median error (grid steps) | "
+        "without seed noise (grid steps) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r.level:.0%} | {r.seeds} | {r.trials} | {r.usable:.0%} | {r.coverage:.3f} | "
+        f"[{r.cov_lo:.3f}, {r.cov_hi:.3f}] | {r.width:.2f}x | {r.bias:+.3f} | "
+        f"{r.bias_steps:+.2f} | {r.abs_err_steps:.2f} | {r.grid_err_steps:.2f} |"
+        for r in s.itertuples()
     ]
+    need_lines = [
+        f"| {r.level:.0%} | {r.width:g}x | {r.seeds} | {r.how} |" for r in need.itertuples()
+    ]
+    return (
+        head
+        + "\n".join(lines)
+        + "\n\nSeeds for a median interval width (hi/lo):\n\n| level | width | seeds | |\n"
+        + "|---|---|---|---|\n"
+        + "\n".join(need_lines)
+        + "\n"
+    )
 
 
-def config(over: list[str]):
-    """The typed, validated config of these overrides, composed as `sweeps.run` does."""
-    from hydra import compose, initialize_config_dir
-
-    from lrscale.checks import validate
-    from lrscale.config import register, to_config
-
-    register()
-    conf = Path(__file__).resolve().parents[1] / "sweeps" / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        return validate(to_config(compose("config", overrides=over)))
-
-
-def truth(c: dict, lrs: np.ndarray) -> pd.DataFrame:
-    """Per batch size of config c: the exact theory's eta*, and the refined argmin of its
-    expected loss on the sweep's lr grid (what the estimator would report without seed noise)."""
+def truth(c, lrs: np.ndarray) -> pd.DataFrame:
+    """Per batch size of config c (a row of the lanes table, or the study's dict, with its
+    batch sizes): the exact theory's eta*, and the refined argmin of its expected loss on the
+    sweep's lr grid (what the estimator would report without seed noise)."""
     from tasks.regression import spectrum
 
     per = {"samples": c["budget"]} if c["kind"] == "samples" else {"steps": c["budget"]}
@@ -107,36 +125,6 @@ def truth(c: dict, lrs: np.ndarray) -> pd.DataFrame:
     L = theory.expected_loss(lrs[None, :], B[:, None], T[:, None], lam, c["noise"])
     _, xv, _ = estimator.argmin_refined(np.log10(lrs), L)
     return pd.DataFrame(dict(batch_size=B, eta_theory=eta, eta_exact_grid=10**xv))
-
-
-def draws(n: int, seed: int = 0) -> list[dict]:
-    """n random configs (see draw), reproducible from seed."""
-    rng = np.random.default_rng(seed)
-    return [draw(rng) for _ in range(n)]
-
-
-def lanes(configs: list[dict], seeds: int = SEEDS, log=print) -> pd.DataFrame:
-    """Train each config as one sweep; one row per (config, batch size, lr, seed), with the
-    theory's eta* of its batch size."""
-    from sweeps.sweep import run_sweep
-
-    out = []
-    for i, c in enumerate(configs):
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            res = run_sweep(config(overrides(c, seeds)), Path(tmp) / "run")
-        df = res[["batch_size", "lr", "seed", "final_eval_loss"]].rename(
-            columns={"final_eval_loss": "loss"}
-        )
-        df = df.merge(truth(c, np.sort(df["lr"].unique())), on="batch_size", how="left")
-        df = df.assign(config=i, **{k: v for k, v in c.items() if k != "batch_sizes"})
-        out.append(df)
-        log(
-            f"config {i + 1}/{len(configs)}: dim {c['dim']} decay {c['decay']} noise "
-            f"{c['noise']} {c['kind']} {c['budget']} B {c['batch_sizes']} "
-            f"({time.perf_counter() - t0:.1f} s)"
-        )
-    return pd.concat(out, ignore_index=True)
 
 
 def evaluate(
@@ -150,6 +138,7 @@ def evaluate(
     """One row per (config, batch size, seed group, level): eta*, its interval, and whether it
     covers the theory's eta*."""
     rng = np.random.default_rng(seed)
+    lanes = _with_truth(lanes)
     rows = []
     for (cfg, b), g in lanes.groupby(["config", "batch_size"], sort=True):
         P = g.pivot_table(index="lr", columns="seed", values="loss", aggfunc="first")
@@ -190,38 +179,12 @@ def evaluate(
     return out
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis.coverage", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--configs", type=int, default=24, help="random configs to train (default 24)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=2,
-        help="draws the configs (default 2: configs that played no part in choosing "
-        "analysis.interval.GRID_SD, which seeds 0 and 1 did)",
-    )
-    p.add_argument("--out", type=Path, default=Path("outputs/coverage"))
-    p.add_argument("--lanes", type=Path, help="reuse these trained lanes instead of training")
-    p.add_argument("--method", choices=interval.METHODS, default=interval.METHOD)
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    a = p.parse_args(argv)
-    t0 = time.perf_counter()
-    a.out.mkdir(parents=True, exist_ok=True)
-    if a.lanes:
-        lan = pd.read_parquet(a.lanes)
-    else:
-        err = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-        lan = lanes(draws(a.configs, a.seed), log=err)
-        lan.to_parquet(a.out / "lanes.parquet", index=False)
-    ev = evaluate(lan, method=a.method, n_boot=a.boot)
-    ev.to_parquet(a.out / "coverage.parquet", index=False)
-    md = text(summary(ev), needed(ev), ev, a.method, time.perf_counter() - t0)
-    (a.out / "coverage.md").write_text(md)
-    print(md)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(interrupts.run("analysis.coverage", main, lambda: "files written so far are kept"))
+def _with_truth(lanes: pd.DataFrame) -> pd.DataFrame:
+    """The lanes with the exact theory's eta* of their config and batch size."""
+    parts = []
+    for _, g in lanes.groupby("config", sort=False):
+        c = g.iloc[0].to_dict() | {"batch_sizes": sorted(g["batch_size"].unique())}
+        t = truth(c, np.sort(g["lr"].unique()))
+        g = g.drop(columns=["eta_theory", "eta_exact_grid"], errors="ignore")
+        parts.append(g.merge(t, on="batch_size", how="left"))
+    return pd.concat(parts, ignore_index=True)

@@ -224,3 +224,38 @@ def sweep_critical(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> Cr
             return critical_batch(curves, n_boot=n_boot, seed=seed)
     except (ValueError, RuntimeError, IndexError) as e:
         return " ".join(str(e).split()) or type(e).__name__
+
+
+FIT = ("S_min", "E_min", "B_crit")
+
+
+def tables(crit: dict, level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The critical batch size of every sweep as tables: (per sweep: target, the fit's S_min,
+    E_min, B_crit with their 95% intervals (`_lo`, `_hi`) and at `level` over resamples of seeds
+    (`_boot_lo`, `_boot_hi`), or why there is none; per sweep and batch size: the best lr, the
+    steps and samples to the target, measured and fitted). crit: {sweep_id: Critical or why}."""
+    fits, steps = [], []
+    for sid, c in crit.items():
+        if isinstance(c, str):
+            fits.append({"sweep_id": sid, "why": c})
+            continue
+        row = {"sweep_id": sid, "why": "", "target": c.target}
+        boot = boot_ci(c.boot, level) if c.boot is not None and len(c.boot) else {}
+        for name, ci in zip(FIT, (c.fit.S_min_ci, c.fit.E_min_ci, c.fit.B_crit_ci), strict=True):
+            lo, hi = boot.get(name, (np.nan, np.nan))
+            row |= {name: getattr(c.fit, name), f"{name}_lo": ci[0], f"{name}_hi": ci[1]}
+            row |= {f"{name}_boot_lo": lo, f"{name}_boot_hi": hi}
+        fits.append(row)
+        steps.append(c.table.assign(sweep_id=sid, target=c.target))
+    cols = ["sweep_id", "target", "batch_size", "lr", "steps", "samples", "steps_fit"]
+    steps_df = pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(columns=cols)
+    return pd.DataFrame(fits), steps_df
+
+
+def view(fit: pd.Series, steps: pd.DataFrame) -> Critical:
+    """One sweep's Critical from its rows of the tables (no bootstrap replicates)."""
+    f = Tradeoff(
+        *(float(fit[n]) for n in FIT),
+        *((float(fit[f"{n}_lo"]), float(fit[f"{n}_hi"])) for n in FIT),
+    )
+    return Critical(float(fit["target"]), steps.reset_index(drop=True), f, None)

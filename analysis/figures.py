@@ -1,5 +1,6 @@
 """The figures of one sweep (loss vs lr, eta* vs B, heatmap), one across sweeps (comparison), and
-`draw`, which draws them and every figure registered in `analysis.figures_base`.
+`draw`, which draws them and the accuracy, critical-batch and data-budget figures: every figure
+lrscale draws is listed in `draw`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import laws, metric, output
+from analysis import (
+    critical,
+    figures_accuracy,
+    figures_critical,
+    figures_data,
+    figures_theory,
+    laws,
+    metric,
+    output,
+)
 from analysis.figures_base import (
     COLORBLIND,
     DIVERGED,
-    FIGURES,
     FORMATS,
     MARKERS,
-    Overlay,
     batch_axis,
     lr_legend,
     new_axes,
@@ -36,7 +44,7 @@ def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx
     col = per_lr(ax, curve, opt, "mean", "loss")
     ax.set(yscale="log", xlabel="learning rate η", ylabel=metric.loss_label(curve))
     ax.set_title(f"{opt['label'].iloc[0]}: loss vs learning rate\n({subtitle(opt)})")
-    overlay("loss_vs_lr", ax, ctx, overlays)  # before the legend, so labelled lines join it
+    overlay(ax, ctx, overlays)  # before the legend, so labelled lines join it
     lr_legend(ax, curve, col, metric.of(opt).star)
     return ax
 
@@ -144,7 +152,7 @@ def eta_vs_batch(opt: pd.DataFrame, fitted: pd.DataFrame, ax=None, overlays=(), 
     )
     batch_axis(ax, opt["batch_size"])
     ax.set_title(f"{opt['label'].iloc[0]}: optimal learning rate vs batch size\n({subtitle(opt)})")
-    overlay("eta_vs_batch", ax, ctx, overlays)  # before the legend, so labelled lines join it
+    overlay(ax, ctx, overlays)  # before the legend, so labelled lines join it
     ax.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=2, frameon=False
     )
@@ -208,7 +216,7 @@ def comparison(opt: pd.DataFrame, ax=None, overlays=(), ctx=None):
     by = " (η* maximises accuracy)" if metric.of(opt).name == "accuracy" else ""
     ax.set_title(f"Optimal learning rate vs batch size, relative to the smallest batch size{by}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
-    overlay("comparison", ax, ctx, overlays)
+    overlay(ax, ctx, overlays)
     return ax
 
 
@@ -254,69 +262,59 @@ def heatmap(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=No
     ax.set_title(
         f"{opt['label'].iloc[0]}: loss over batch size and learning rate\n({subtitle(opt)})"
     )
-    overlay("heatmap", ax, ctx, overlays)
+    overlay(ax, ctx, overlays)
     return ax
 
 
-def draw(
-    res,
-    curve,
-    opt,
-    fitted,
-    out: Path,
-    formats: Sequence[str] = FORMATS,
-    overlays: dict[str, Sequence[Overlay]] | None = None,
-    crit: dict | None = None,
-    data=None,
-    only: Sequence[str] | None = None,
-) -> dict[str, list[Path]]:
-    """Every figure of every sweep, plus the comparison, into out/; {figure name: files}.
+def draw(a, out: Path, formats: Sequence[str] = FORMATS, only: Sequence[str] | None = None):
+    """Every figure of every sweep of the analysis `a` (analysis.pipeline.Analysis), plus the
+    comparison, into out/; {figure name: files}.
 
-    only: the kinds to draw (MAIN: what a user looks at first), None for every one.
-
-    A sweep without a single finite seed-mean loss gets no figures (optimum.problems says why).
-    crit: {sweep_id: analysis.critical.Critical} adds the two critical-batch figures of a sweep.
-    data: analysis.tables.Across adds the figures across the data budget (figures_data).
+    only: the kinds to draw (MAIN: what a user looks at first), None for every one. A sweep
+    without a single finite seed-mean loss gets no figures (optimum.problems says why).
     Raises analysis.output.OutputError where out or a figure in it cannot be written.
     """
     output.make_dir(out, "the figures")
-    extra = overlays or {}
+    theory = {"loss_vs_lr": (figures_theory.edge_overlay,)}
+    theory["eta_vs_batch"] = (figures_theory.eta_overlay,)
     files: dict[str, list[Path]] = {}
 
     def want(name: str) -> bool:
         return only is None or name in only
 
-    def ov(name: str):
-        return extra.get(name, ())
-
-    for sid, o in opt.groupby("sweep_id", sort=True):
+    for sid, o in a.opt.groupby("sweep_id", sort=True):
         lab = o["label"].iloc[0]
-        c = curve[curve["sweep_id"] == sid]
+        c = a.curve[a.curve["sweep_id"] == sid]
         if not np.isfinite(c["mean"]).any():
             continue  # every lr diverged for a seed at every B: nothing to draw on log axes
-        f = fitted[fitted["sweep_id"] == sid] if len(fitted) else fitted
-        ctx = dict(res=res[res["sweep_id"] == sid], curve=c, opt=o, fits=f, label=lab)
-        ctx["data"] = data.of(sid) if data is not None else None
-        cb = (crit or {}).get(sid)
-        ctx["crit"] = None if cb is None or isinstance(cb, str) else cb
-        s = slug(lab)
+        f = a.fits[a.fits["sweep_id"] == sid] if len(a.fits) else a.fits
+        ctx = dict(res=a.res[a.res["sweep_id"] == sid], curve=c, opt=o, fits=f, label=lab)
+        ctx["theory"] = a.theory[a.theory["sweep_id"] == sid]
+        ctx["data"] = a.data.of(sid) if a.data is not None else None
+        ctx["crit"] = _critical(a, sid)
         part = functools.partial
-        kinds = {  # drawn and saved one at a time
-            "loss_vs_lr": part(loss_vs_lr, c, o, overlays=ov("loss_vs_lr"), ctx=ctx),
-            "eta_vs_batch": part(eta_vs_batch, o, f, overlays=ov("eta_vs_batch"), ctx=ctx),
-            "heatmap": part(heatmap, c, o, overlays=ov("heatmap"), ctx=ctx),
-            **{name: part(fn, ctx, ov(name)) for name, fn in FIGURES.items()},
+        kinds = {  # drawn and saved one at a time, in this order
+            "loss_vs_lr": part(loss_vs_lr, c, o, overlays=theory["loss_vs_lr"], ctx=ctx),
+            "eta_vs_batch": part(eta_vs_batch, o, f, overlays=theory["eta_vs_batch"], ctx=ctx),
+            "heatmap": part(heatmap, c, o, ctx=ctx),
+            "accuracy_vs_lr": part(figures_accuracy.draw, ctx, ()),
+            **{name: part(fn, ctx, ()) for name, fn in figures_data.FIGURES.items()},
+            **{name: part(fn, ctx, ()) for name, fn in figures_critical.FIGURES.items()},
         }
         for name, draw_one in kinds.items():
             ax = draw_one() if want(name) else None
             if ax is not None:
-                files[f"{s}_{name}"] = save(ax, out / f"{s}_{name}", formats)
-    several = opt["sweep_id"].nunique() > 1
-    if opt["usable"].any() and (only is None or ("comparison" in only and several)):
-        ctx = dict(res=res, curve=curve, opt=opt, fits=fitted, label="all sweeps")
-        files["comparison"] = save(
-            comparison(opt, overlays=ov("comparison"), ctx=ctx),
-            out / "comparison",
-            formats,
-        )
+                files[f"{slug(lab)}_{name}"] = save(ax, out / f"{slug(lab)}_{name}", formats)
+    several = a.opt["sweep_id"].nunique() > 1
+    if a.opt["usable"].any() and (only is None or ("comparison" in only and several)):
+        ctx = dict(res=a.res, curve=a.curve, opt=a.opt, fits=a.fits, label="all sweeps")
+        files["comparison"] = save(comparison(a.opt, ctx=ctx), out / "comparison", formats)
     return files
+
+
+def _critical(a, sweep_id: str):
+    """The sweep's critical batch size (analysis.critical.Critical) from the tables, or None."""
+    fit = a.critical[a.critical["sweep_id"] == sweep_id] if len(a.critical) else a.critical
+    if not len(fit) or fit["why"].iloc[0]:
+        return None
+    return critical.view(fit.iloc[0], a.steps[a.steps["sweep_id"] == sweep_id])

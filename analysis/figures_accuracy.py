@@ -1,7 +1,6 @@
 """The accuracy-vs-learning-rate figure of each sweep that has an accuracy (classification).
 
-Importing this module registers it with analysis.figures_base, so `figures.draw` adds
-<sweep>_accuracy_vs_lr beside the loss figures.
+`figures.draw` adds <sweep>_accuracy_vs_lr beside the loss figures.
 """
 
 from __future__ import annotations
@@ -22,16 +21,13 @@ def accuracy_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(),
     ax.set_ylim(0, min(1.0, top + 0.05) if np.isfinite(top) else 1.0)
     sub = figures_base.subtitle(opt)
     ax.set_title(f"{opt['label'].iloc[0]}: accuracy vs learning rate\n({sub})")
-    figures_base.overlay("accuracy_vs_lr", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     figures_base.lr_legend(ax, curve, col, metric.of(opt).star)
     return ax
 
 
-def _draw(ctx: dict, overlays):
+def draw(ctx: dict, overlays):
     c = ctx["curve"]
     if not np.isfinite(c["accuracy"].to_numpy(float)).any():
         return None  # a regression sweep
     return accuracy_vs_lr(c, ctx["opt"], overlays=overlays, ctx=ctx)
-
-
-figures_base.register_figure("accuracy_vs_lr", _draw)

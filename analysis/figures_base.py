@@ -1,13 +1,12 @@
-"""What every figure shares: the registries of overlays and extra figures, the style, the axes
-helpers (batch-size axis, colours, the per-lr curves and their legend) and saving.
+"""What every figure shares: the style, the axes helpers (batch-size axis, colours, the per-lr
+curves and their legend), overlays and saving.
 
 Every figure function draws on `ax` (a new figure from `new_axes` when None), returns the Axes,
-and calls each overlay `fn(ax, ctx)` it is given or that is registered with `register_overlay`
-once the data, axes and title are drawn but before the legend (so an overlay's labelled lines join
-it), so that other modules can add lines (a theory curve, a divergence edge) without touching the
-figure. `ctx` holds the sweep's tables: "res" (results rows), "curve", "opt", "fits", "label".
-Other modules add whole figures of a sweep the same way, with `register_figure`; `analysis.figures`
-draws them all.
+and calls each overlay `fn(ax, ctx)` it is given once the data, axes and title are drawn but
+before the legend (so an overlay's labelled lines join it), so that other modules can add lines
+(a theory curve, a divergence edge) without touching the figure. `ctx` holds the sweep's tables:
+"res" (results rows), "curve", "opt", "fits", "theory", "label". `analysis.figures` lists every
+figure and overlay it draws.
 """
 
 from __future__ import annotations
@@ -32,11 +31,6 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 from analysis import metric, output  # noqa: E402
 
 Overlay = Callable[[plt.Axes, dict], None]
-KINDS = ("loss_vs_lr", "eta_vs_batch", "heatmap", "comparison", "steps_vs_batch", "tradeoff")
-OVERLAYS: dict[str, list[Overlay]] = {k: [] for k in KINDS}
-# name -> fn(ctx, overlays) drawing one more figure of a sweep, or returning None to skip it
-SweepFigure = Callable[[dict, Sequence[Overlay]], "plt.Axes | None"]
-FIGURES: dict[str, SweepFigure] = {}
 FORMATS = ("png", "svg")
 MAIN = ("loss_vs_lr", "eta_vs_batch", "comparison")  # the comparison where there are several
 # seaborn's "whitegrid" look from matplotlib's own copy of it: importing seaborn costs a second,
@@ -47,23 +41,8 @@ DIVERGED = "0.3"
 MARKERS = "osD^vP*Xh<>p"
 
 
-def register_overlay(kind: str, fn: Overlay) -> Overlay:
-    """Draw fn(ax, ctx) on every figure of this kind from now on."""
-    if kind not in OVERLAYS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
-    OVERLAYS[kind].append(fn)
-    return fn
-
-
-def register_figure(name: str, fn: SweepFigure) -> SweepFigure:
-    """Draw fn(ctx, overlays) for every sweep from now on, saved as <sweep>_<name>."""
-    FIGURES[name] = fn
-    OVERLAYS.setdefault(name, [])
-    return fn
-
-
-def overlay(kind: str, ax, ctx: dict | None, extra: Iterable[Overlay]) -> None:
-    for fn in [*OVERLAYS[kind], *extra]:
+def overlay(ax, ctx: dict | None, overlays: Iterable[Overlay]) -> None:
+    for fn in overlays:
         fn(ax, ctx or {})
 
 

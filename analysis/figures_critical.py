@@ -1,20 +1,14 @@
 """The two critical-batch figures of a sweep (`analysis.critical`): steps to the target loss vs
 batch size, and the samples-vs-steps trade-off.
 
-Importing this module registers them with analysis.figures_base; `figures.draw` draws them for every
-sweep whose critical batch size could be had (its `crit` argument).
+`figures.draw` draws them for every sweep whose critical batch size could be had.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis import (
-    critical,
-    figures_base,
-    figures_data,  # noqa: F401  (registered first: these two come last, as ever)
-    metric,
-)
+from analysis import critical, figures_base, metric
 
 
 def _critical_title(label: str, crit, what: str, ctx: dict | None) -> str:
@@ -69,7 +63,7 @@ def steps_vs_batch(crit, label: str, ax=None, overlays=(), ctx=None):
         if B.min() <= x <= B.max():
             ax.text(x, 0.03, text, transform=tr, ha="center", va="bottom", fontsize="small")
     ax.set_title(_critical_title(label, crit, "steps to target vs batch size", ctx))
-    figures_base.overlay("steps_vs_batch", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
@@ -98,19 +92,18 @@ def tradeoff(crit, label: str, ax=None, overlays=(), ctx=None):
         ylabel="samples to target E = B·S",
     )
     ax.set_title(_critical_title(label, crit, "samples vs steps trade-off", ctx))
-    figures_base.overlay("tradeoff", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
     return ax
 
 
-def _draw(fn):
+def _of_critical(fn):
     def draw(ctx: dict, overlays):
-        return (
-            None if ctx.get("crit") is None else fn(ctx["crit"], ctx["label"], None, overlays, ctx)
-        )
+        crit = ctx.get("crit")
+        return None if crit is None else fn(crit, ctx["label"], None, overlays, ctx)
 
     return draw
 
 
-figures_base.register_figure("steps_vs_batch", _draw(steps_vs_batch))
-figures_base.register_figure("tradeoff", _draw(tradeoff))
+# name -> draw(ctx, overlays): the critical-batch figures of a sweep (ctx["crit"])
+FIGURES = {"steps_vs_batch": _of_critical(steps_vs_batch), "tradeoff": _of_critical(tradeoff)}

@@ -4,8 +4,6 @@
 <sweep>_eta_map               eta* over (B, D) as a heatmap
 <sweep>_batch_vs_data         B_opt(D) and B_crit(D) with intervals and fitted power laws, the
                               exact theory where it applies, the literature's exponents
-
-Importing this module registers them with analysis.figures_base.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ def eta_by_data(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     ax.figure.colorbar(sm, ax=ax, label=f"data budget D ({_units(o)})")
     ax.set_title(f"{label}: η*(B) at every data budget D\n(usable optima; one line per D)")
     ax.legend(loc="best", fontsize=8)
-    figures_base.overlay("eta_vs_batch_by_data", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     return ax
 
 
@@ -65,7 +63,7 @@ def eta_map(o: pd.DataFrame, label: str, ax=None, overlays=(), ctx=None):
     ax.set(xlabel="batch size B", ylabel=f"data budget D ({_units(o)})")
     ax.grid(False)
     ax.set_title(f"{label}: η* over batch size and data budget\n(blank: η* not located)")
-    figures_base.overlay("eta_map", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     return ax
 
 
@@ -119,11 +117,11 @@ def batch_vs_data(t: pd.DataFrame, fits: pd.DataFrame, label: str, ax=None, over
         f"{label}: best and critical batch size vs data budget\n(intervals: bootstrap over seeds)"
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, borderaxespad=0)
-    figures_base.overlay("batch_vs_data", ax, ctx, overlays)
+    figures_base.overlay(ax, ctx, overlays)
     return ax
 
 
-def _draw(fn):
+def _of_data(fn):
     def draw(ctx: dict, overlays):
         d = ctx.get("data")
         if d is None or not d.optima["usable"].any():
@@ -149,6 +147,9 @@ def _batch_vs_data(d, ctx, overlays):
     return batch_vs_data(d.table, d.laws, ctx["label"], overlays=overlays, ctx=ctx)
 
 
-figures_base.register_figure("eta_vs_batch_by_data", _draw(_eta_by_data))
-figures_base.register_figure("eta_map", _draw(_eta_map))
-figures_base.register_figure("batch_vs_data", _draw(_batch_vs_data))
+# name -> draw(ctx, overlays), an Axes or None: the figures across the data budget of a sweep
+FIGURES = {
+    "eta_vs_batch_by_data": _of_data(_eta_by_data),
+    "eta_map": _of_data(_eta_map),
+    "batch_vs_data": _of_data(_batch_vs_data),
+}

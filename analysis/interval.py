@@ -1,4 +1,4 @@
-"""eta*'s interval from a bootstrap over seeds, calibrated by `python -m analysis.coverage`.
+"""eta*'s interval from a bootstrap over seeds, calibrated by `python -m sweeps.coverage`.
 
 A percentile bootstrap over n seeds is too narrow for small n, and cannot see the error of the
 parabola that refines eta* between grid points (present even without seed noise). The interval
@@ -13,7 +13,7 @@ from scipy import stats
 # eta*'s interval (see bounds) and the refinement error it allows for, in lr grid steps. The
 # refined argmin of even the noise-free expected loss misses the optimum by ~0.1-0.15 steps
 # (median; asymmetric valleys), which no seed bootstrap can see. 0.25 makes the 90% and 95%
-# intervals nominal over the 48 configs of `python -m analysis.coverage --seed 0` and `--seed 1`;
+# intervals nominal over the 48 configs of `python -m sweeps.coverage --seed 0` and `--seed 1`;
 # the configs of `--seed 2`, not used to choose it, check it (docs/science.md).
 METHOD = "scaled"
 METHODS = ("percentile", "scaled")

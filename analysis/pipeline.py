@@ -1,5 +1,7 @@
-"""The analysis of the sweeps below some paths: results -> tables (optima, laws, critical batch,
-across the data budget) -> figures. `python -m analysis.plot` and `analysis.report` front it."""
+"""The analysis of the sweeps below some paths, in one pass: results -> every table (optima,
+laws, theory, critical batch, noise scale, across the data budget) -> figures. The report and
+the figures read these tables alone, and they are written beside them (analysis.tables).
+`python -m analysis.plot` and `analysis.report` front it."""
 
 from __future__ import annotations
 
@@ -13,17 +15,15 @@ import pandas as pd
 
 from analysis import (
     across,
-    compare,  # importing it registers the theory overlays
     critical,
     figures,
-    figures_accuracy,  # noqa: F401  (importing it registers the accuracy figure)
     figures_base,
-    figures_critical,  # noqa: F401  (importing it registers the critical-batch figures)
-    figures_data,  # noqa: F401  (importing it registers the figures across the data budget)
     law_table,
     metric,
+    noise,
     optimum,
     tables,
+    theory_sweep,
 )
 from analysis.load import AnalysisError, load, load_curves
 
@@ -32,14 +32,16 @@ from analysis.load import AnalysisError, load, load_curves
 class Analysis:
     """Every table the figures and the report are drawn from."""
 
-    res: pd.DataFrame
-    curve: pd.DataFrame
-    opt: pd.DataFrame
-    fits: pd.DataFrame
-    summary: pd.DataFrame
+    res: pd.DataFrame  # the results, one row per lane
+    curve: pd.DataFrame  # seed-mean final loss per sweep, batch size and lr
+    opt: pd.DataFrame  # eta*(B) at the budget, with its interval
+    fits: pd.DataFrame  # every law fitted to eta*(B)
+    summary: pd.DataFrame  # per sweep: the best law in words, the small-batch slope
     problems: list[str]
-    # {sweep_id: analysis.critical.Critical, or why there is none}
-    crit: dict = field(default_factory=dict)
+    theory: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.theory_sweep.table
+    critical: pd.DataFrame = field(default_factory=pd.DataFrame)  # per sweep: S_min, B_crit..
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)  # per sweep and B: steps to target
+    noise: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.noise.table
     metric: str = "loss"  # what eta* optimises (analysis.metric)
     data: tables.Across | None = None  # across the data budget (sweeps with loss curves)
 
@@ -53,7 +55,7 @@ def warm_up(settings: dict | None = None, batch_sizes=()) -> None:
 
     MathTextParser("agg").parse(r"$10^{-1}$", 100, FontProperties())
     if settings is not None:
-        compare.predicted(pd.DataFrame([{**settings, "batch_size": b} for b in batch_sizes]))
+        theory_sweep.predicted(pd.DataFrame([{**settings, "batch_size": b} for b in batch_sizes]))
 
 
 def curves_of(paths, skip_bad: bool) -> pd.DataFrame | str:
@@ -97,7 +99,7 @@ def analyse(
     fitted = law_table.fits(opt, n_boot=max(n_boot // 2, 1), level=level, seed=seed)
     cur = curves_of(paths, skip_bad) if curves else "not analysed"
     # the trade-off bootstrap refits every curve: a couple of hundred resamples is plenty
-    crit = criticals(cur, res, min(n_boot, 200), seed)
+    crit, steps = critical.tables(criticals(cur, res, min(n_boot, 200), seed), level)
     data = (
         None
         if isinstance(cur, str)
@@ -110,7 +112,10 @@ def analyse(
         fitted,
         law_table.summary(opt, fitted, level),
         optimum.problems(opt),
+        theory_sweep.table(res, opt),
         crit,
+        steps,
+        noise.table(res, fitted),
         by,
         data,
     )
@@ -148,26 +153,16 @@ def plot_dirs(
     a = analyse(paths, skip_bad=skip_bad, by=by, curves=not main_only)
     for p in a.problems:
         warnings.warn(p, stacklevel=2)
-    files = figures.draw(
-        a.res,
-        a.curve,
-        a.opt,
-        a.fits,
-        Path(out or out_dir(paths, FIGURES)),
-        formats,
-        crit=a.crit,
-        data=a.data,
-        only=figures_base.MAIN if main_only else None,
-    )
-    write_tables(a, paths, out)
+    only = figures_base.MAIN if main_only else None
+    files = figures.draw(a, Path(out or out_dir(paths, FIGURES)), formats, only=only)
+    if not main_only:
+        write_tables(a, paths, out)
     return [f for fs in files.values() for f in fs]
 
 
 def write_tables(a: Analysis, paths, out: str | Path | None = None) -> list[Path]:
     """The analysis tables (analysis.tables) into out, by default <common dir>/_analysis."""
-    if a.data is None:
-        return []
-    return tables.write(a.data, Path(out or out_dir(paths, ANALYSIS)))
+    return tables.write(a, Path(out or out_dir(paths, ANALYSIS)))
 
 
 def notes(a: Analysis) -> list[str]:

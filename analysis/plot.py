@@ -19,7 +19,7 @@ def main(argv=None) -> int:
 
         out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
         fmts = args.format.split(",")
-        files = figures.draw(a.res, a.curve, a.opt, a.fits, out, fmts, crit=a.crit, data=a.data)
+        files = figures.draw(a, out, fmts)
         written = write_tables(a, args.paths, args.out)
         for f in [*(f for fs in files.values() for f in fs), *written]:
             print(f"wrote {f}")

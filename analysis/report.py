@@ -43,12 +43,8 @@ def _write(a, paths, out, formats=None) -> Path:
         raise OutputError(
             f"{path}: is a directory; --out names the report file, e.g. {path / 'report.md'}"
         )
-    fmts = formats or figures_base.FORMATS
-    figs = figures.draw(
-        a.res, a.curve, a.opt, a.fits, path.parent / "figures", fmts, crit=a.crit, data=a.data
-    )
-    if a.data is not None:  # the tables the section across the data budget is written from
-        tables.write(a.data, path.parent)
+    figs = figures.draw(a, path.parent / "figures", formats or figures_base.FORMATS)
+    tables.write(a, path.parent)  # the tables the report is written from
     text = render(a, figs, path.parent, [shown(p) for p in paths])
     return output.write_text(path, text, "the report")
 

@@ -1,16 +1,15 @@
 """The report's per-sweep sections on the exact theory, the critical batch size and the gradient
-noise scale, and the markdown helpers every section uses."""
+noise scale, formatted from the analysis tables, and the markdown helpers every section uses."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import compare, critical
-from analysis.answers import fmt, interval, level_of, rows_of
+from analysis import theory_sweep
+from analysis.answers import fmt, interval, rows_of
 from analysis.pipeline import Analysis
 
 
@@ -29,24 +28,19 @@ def theory_answer(a: Analysis) -> str:
     """The theory verdict of each linear+SGD sweep, for answer (a)."""
     out = []
     for _, r in rows_of(a.summary, "linear", "sgd").iterrows():
-        sid = r["sweep_id"]
-        th = compare.predicted(a.res[a.res["sweep_id"] == sid])
-        if th is not None:
-            v = compare.versus(a.opt[a.opt["sweep_id"] == sid], th)
-            out.append(f" Against the exact SGD theory ({r['label']}): {compare.verdict(v)}")
+        v = a.theory[a.theory["sweep_id"] == r["sweep_id"]]
+        if len(v) and not v["why"].iloc[0]:
+            out.append(f" Against the exact SGD theory ({r['label']}): {theory_sweep.verdict(v)}")
     return "".join(out)
 
 
-def theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
-    """Measured eta* beside the exact SGD theory, for the sweeps the theory covers."""
-    th = compare.predicted(res)
-    if th is None:
+def theory(v: pd.DataFrame, res: pd.DataFrame, level: float) -> list[str]:
+    """Measured eta* beside the exact SGD theory (the sweep's rows of the theory table)."""
+    if not len(v) or v["why"].iloc[0]:
         r = res.iloc[0]
-        near = r["model"] == "linear" and r["optimizer"] in compare.COVERED
-        why = compare.uncovered(res)
+        near = r["model"] == "linear" and r["optimizer"] in theory_sweep.COVERED
+        why = v["why"].iloc[0] if len(v) else "not computed"
         return ["### Theory vs measurement", "", f"Not computed: {why}.", ""] if near else []
-    v = compare.versus(o, th)
-    ok = compare.agrees(v)
     rows = [
         [
             x.batch_size,
@@ -56,12 +50,12 @@ def theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
             fmt(x.lr_opt),
             fmt(x.ratio, ".2f"),
             fmt(x.lr_edge),
-            ("yes" if k else "**no**") if x.usable else f"({x.status})",
+            ("yes" if x.agrees else "**no**") if x.usable else f"({x.status})",
         ]
-        for x, k in zip(v.itertuples(), ok, strict=True)
+        for x in v.itertuples()
     ]
-    head = ["B", "steps", "eta* measured", f"{level_of(o):.0%} interval", "eta* theory"]
-    head += ["measured / theory", "divergence edge eta_max", f"within {compare.FACTOR:g}x"]
+    head = ["B", "steps", "eta* measured", f"{level:.0%} interval", "eta* theory"]
+    head += ["measured / theory", "divergence edge eta_max", f"within {theory_sweep.FACTOR:g}x"]
     return [
         "### Theory vs measurement",
         "",
@@ -70,29 +64,34 @@ def theory(o: pd.DataFrame, res: pd.DataFrame) -> list[str]:
         "",
         table(head, rows),
         "",
-        compare.verdict(v),
+        theory_sweep.verdict(v),
         "",
     ]
 
 
-def critical_batch(c, level: float, figs, base, s: str, lab: str, loss: str) -> list[str]:
-    """Target loss, S_min, E_min and B_crit of one sweep, with intervals and the two figures."""
+def critical_batch(fit: pd.DataFrame, steps: pd.DataFrame, level, figs, base, s, lab, loss):
+    """Target loss, S_min, E_min and B_crit of one sweep (its rows of the critical tables), with
+    intervals, and the two figures."""
     out = ["### Critical batch size", ""]
-    if isinstance(c, str):
-        return out + [f"Not available: {c}.", ""]
-    f = c.fit
-    boot = critical.boot_ci(c.boot, level) if c.boot is not None and len(c.boot) else {}
+    if not len(fit) or fit["why"].iloc[0]:
+        why = fit["why"].iloc[0] if len(fit) else "not computed"
+        return out + [f"Not available: {why}.", ""]
+    f = fit.iloc[0]
     rows = []
-    for name, v, ci, unit in (
-        ("S_min", f.S_min, f.S_min_ci, "steps"),
-        ("E_min", f.E_min, f.E_min_ci, "samples"),
-        ("B_crit = E_min / S_min", f.B_crit, f.B_crit_ci, "samples per step"),
+    for name, unit in (
+        ("S_min", "steps"),
+        ("E_min", "samples"),
+        ("B_crit", "samples per step"),
     ):
-        b = boot.get(name.split()[0])
-        rows.append([name, fmt(v), unit, interval(*ci), interval(*b) if b else "–"])
+        blo, bhi = f[f"{name}_boot_lo"], f[f"{name}_boot_hi"]
+        boot = "–" if pd.isna(blo) else interval(blo, bhi)
+        shown_name = "B_crit = E_min / S_min" if name == "B_crit" else name
+        rows.append(
+            [shown_name, fmt(f[name]), unit, interval(f[f"{name}_lo"], f[f"{name}_hi"]), boot]
+        )
     out += [
-        f"Steps S(B) to reach eval loss **{c.target:.3g}** ({loss}; seed-mean curves, best lr per "
-        "batch size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
+        f"Steps S(B) to reach eval loss **{f['target']:.3g}** ({loss}; seed-mean curves, best lr "
+        "per batch size), fitted by S(B) = S_min + E_min / B, i.e. (S/S_min - 1)(E/E_min - 1) = 1 "
         "(McCandlish et al. 2018). Below B_crit a larger batch buys fewer steps almost for free "
         "(perfect scaling), above it each doubling costs more samples for fewer saved steps "
         "(diminishing returns, then maximal data parallelism; Shallue et al. 2019).",
@@ -106,7 +105,7 @@ def critical_batch(c, level: float, figs, base, s: str, lab: str, loss: str) -> 
             ["B", "best lr", "steps to target", "samples to target", "steps (fit)"],
             [
                 [x.batch_size, fmt(x.lr), fmt(x.steps), fmt(x.samples), fmt(x.steps_fit)]
-                for x in c.table.itertuples()
+                for x in steps.itertuples()
             ],
         ),
         "",
@@ -117,51 +116,38 @@ def critical_batch(c, level: float, figs, base, s: str, lab: str, loss: str) -> 
     return out
 
 
-def noise(res: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
-    """Measured gradient noise scale (analysis.noise_scale's file) beside the fitted one."""
-    from analysis.noise_scale import NOISE_SCALE, linear_noise_scale_init
-    from tasks.regression import spectrum
-
+def noise(rows: pd.DataFrame, res: pd.DataFrame) -> list[str]:
+    """The gradient noise scale of one sweep, each way it is had (its rows of the noise table)."""
     parts = []
-    f = fits[fits["law"] == "saturating"] if len(fits) else fits
-    if len(f):
-        x = f.iloc[0]
-        parts.append(
-            f"fitted from eta*(B) (the saturating law's parameter): B_noise = "
-            f"{fmt(x['B_noise'])} {interval(x['B_noise_lo'], x['B_noise_hi'])}"
-        )
-    path = Path(res["source"].iloc[0]) / NOISE_SCALE if "source" in res else None
-    try:
-        m = json.loads(path.read_text()) if path else None
-        p, lane = m.get("pooled_over_seeds", {}), m.get("lane", {})
-        meas = ", ".join(
-            f"{k} B_noise = {fmt(p[k]['B_noise'])} (B_simple = {fmt(p[k]['B_simple'])})"
-            for k in ("init", "end")
-            if k in p
+    for x in rows.itertuples():
+        if x.source == "fitted eta* law":
+            parts.append(
+                f"fitted from eta*(B) (the saturating law's parameter): B_noise = "
+                f"{fmt(x.B_noise)} {interval(x.B_noise_lo, x.B_noise_hi)}"
+            )
+    measured = rows[rows["source"].str.startswith("measured")]
+    if len(measured):
+        x = measured.iloc[0]
+        said = ", ".join(
+            f"{'init' if 'initialisation' in m.source else 'end'} B_noise = {fmt(m.B_noise)} "
+            f"(B_simple = {fmt(m.B_simple)})"
+            for m in measured.itertuples()
         )
         parts.append(
             f"measured from per-example gradients, pooled over seeds (lane B = "
-            f"{lane.get('batch_size')}, lr = {fmt(lane.get('lr'))}, {lane.get('steps')} steps): "
-            f"{meas}"
+            f"{int(x['batch_size'])}, lr = {fmt(x['lr'])}, {int(x['steps'])} steps): {said}"
         )
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        m = None  # absent, or not the measurement's file: as if not measured
+    for x in rows[rows["source"] == "closed form at initialisation"].itertuples():
+        parts.append(
+            f"closed form of the linear task at initialisation: B_noise = {fmt(x.B_noise)} "
+            f"(B_simple = {fmt(x.B_simple)})"
+        )
     r = res.iloc[0]
-    regression = r["task"] == "regression"
-    if regression and r["model"] == "linear" and "task_dim" in res:
-        th = linear_noise_scale_init(
-            spectrum(int(r["task_dim"]), float(r["task_spectrum_decay"])),
-            float(r["task_noise_std"]),
-        )
-        parts.append(
-            f"closed form of the linear task at initialisation: B_noise = {fmt(th.B_noise)} "
-            f"(B_simple = {fmt(th.B_simple)})"
-        )
-    if not m and not regression:
+    if not len(measured) and r["task"] != "regression":
         parts.append(f"not measured: the measurement covers the regression task, not {r['task']}")
-    elif not m:
+    elif not len(measured):
         parts.append(
-            f"not measured: `python -m analysis.noise_scale {shown(res['source'].iloc[0])}` "
+            f"not measured: `python -m sweeps.noise_scale {shown(res['source'].iloc[0])}` "
             "measures it"
             if "source" in res
             else "not measured"

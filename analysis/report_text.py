@@ -81,7 +81,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         "neighbour sits on a divergence cliff or has diverged); intervals "
         f"are {level_of(a):.0%}: for eta*, a bootstrap over seeds widened for the number of "
         f"seeds (Student's t) and combined with {GRID_SD:g} lr grid steps of refinement error, "
-        "calibrated against the exact theory (python -m analysis.coverage); for law "
+        "calibrated against the exact theory (python -m sweeps.coverage); for law "
         "parameters, a bootstrap over residuals. Laws are fitted to log eta* weighted by the "
         "eta* intervals (each at least "
         f"{laws.GRID_FRACTION:g} of an lr grid step wide); minima on "
@@ -190,11 +190,11 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
         if f"{s}_{name}" in figs:
             out += [link(figs[f"{s}_{name}"], base, f"{lab}: {alt}"), ""]
     res = a.res[a.res["sweep_id"] == sid]
-    out += theory(o, res)
-    crit = a.crit.get(sid, "not computed")
-    out += critical_batch(crit, level_of(a), figs, base, s, lab, metric.loss_words(o))
+    out += theory(a.theory[a.theory["sweep_id"] == sid], res, level_of(a))
+    fit, steps = (t[t["sweep_id"] == sid] if len(t) else t for t in (a.critical, a.steps))
+    out += critical_batch(fit, steps, level_of(a), figs, base, s, lab, metric.loss_words(o))
     out += report_data.section(a.data.of(sid) if a.data else None, lab, figs, base, level_of(a))
-    out += noise(res, f)
+    out += noise(a.noise[a.noise["sweep_id"] == sid], res)
     return out
 
 

@@ -1,13 +1,20 @@
 """The machine-readable tables of an analysis, beside its figures and report in `_analysis/`:
 
-optima.parquet       eta* per sweep x batch size x data budget D (`samples`); the rows with
-                     samples equal to the budget are eta*(B) at the budget
-laws.parquet         every fitted law, one row per parameter: today's laws of eta*(B) at the
-                     budget, the McCandlish law per D, the laws in D and the joint power law
-across_data.parquet  per sweep and D: B_opt and B_crit (S-E fit and Zhang et al.'s 20% rule)
-                     with intervals, and the exact theory's where it applies
+sweeps.parquet           per sweep: its best law in words, the small-batch slope, why no law
+optima_budget.parquet    eta*(B) at the budget per sweep x batch size: interval, grid argmin, the
+                         loss (and accuracy) there, diverged lanes, status and note
+theory.parquet           the exact SGD theory beside the measured eta*(B), where it applies
+critical.parquet         per sweep: the critical batch size's fit (target, S_min, E_min, B_crit)
+steps_to_target.parquet  per sweep x batch size: steps and samples to that target
+noise.parquet            per sweep: B_noise fitted, measured and in closed form
+optima.parquet           eta* per sweep x batch size x data budget D (`samples`); the rows with
+                         samples equal to the budget are eta*(B) at the budget
+laws.parquet             every fitted law, one row per parameter: today's laws of eta*(B) at the
+                         budget, the McCandlish law per D, the laws in D and the joint power law
+across_data.parquet      per sweep and D: B_opt and B_crit (S-E fit and Zhang et al.'s 20% rule)
+                         with intervals, and the exact theory's where it applies
 
-The report's numbers across D are formatted from these very frames.
+The last three need the loss curves. The report's numbers are formatted from these very frames.
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis import across, across_laws, estimator, laws, output, theory_data
-from lrscale.results import RESULTS
+from analysis import across, across_laws, estimator, laws, output, theory_sweep
 
 OPTIMA = "optima.parquet"
 LAWS = "laws.parquet"
 ACROSS = "across_data.parquet"
+SWEEPS = "sweeps.parquet"
+BUDGET = "optima_budget.parquet"
+THEORY = "theory.parquet"
+CRITICAL = "critical.parquet"
+STEPS = "steps_to_target.parquet"
+NOISE = "noise.parquet"
 OPTIMA_COLUMNS = [
     "sweep_id",
     "label",
@@ -86,16 +98,11 @@ def theory(res: pd.DataFrame, curves: pd.DataFrame, margin: float = across.EPS):
     """The exact theory across D of one sweep it covers, read off its expected-loss curves at
     the sweep's own points with the estimators of the measurements: (eta*(B, D), B_opt and
     B_crit per D), or None for a sweep the theory does not cover."""
-    src = Path(res["source"].iloc[0])
-    try:
-        cfg = theory_data.stored_config(src / RESULTS if src.is_dir() else src)
-    except (ValueError, KeyError, OSError):
-        return None
-    if theory_data.uncovered(cfg):
+    if theory_sweep.uncovered(res):
         return None
     lo, hi = np.log10(res["lr"].min()), np.log10(res["lr"].max())
     lrs = np.logspace(lo, hi, int(PER_DECADE * (hi - lo)) + 1)
-    tc = theory_data.theory_curves(cfg, curves, lrs)
+    tc = theory_sweep.theory_curves(res, curves, lrs)
     tc = tc.assign(budget_kind=res["budget_kind"].iloc[0], sweep_id=res["sweep_id"].iloc[0])
     tc = across.with_grid(tc)
     L = tc[tc["step"] > 0].pivot_table(
@@ -148,14 +155,21 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write(a: Across, out: Path) -> list[Path]:
-    """The three tables into out (made if needed); OutputError naming the path otherwise."""
+def write(a, out: Path) -> list[Path]:
+    """Every table of the analysis `a` (analysis.pipeline.Analysis) into out (made if needed);
+    OutputError naming the path otherwise."""
     out = output.make_dir(Path(out), "the analysis tables")
     frames = {
-        OPTIMA: a.optima.reindex(columns=OPTIMA_COLUMNS),
-        LAWS: a.laws,
-        ACROSS: a.table,
+        SWEEPS: a.summary,
+        BUDGET: a.opt,
+        THEORY: a.theory,
+        CRITICAL: a.critical,
+        STEPS: a.steps,
+        NOISE: a.noise,
     }
+    if a.data is not None:
+        d = a.data
+        frames |= {OPTIMA: d.optima.reindex(columns=OPTIMA_COLUMNS), LAWS: d.laws, ACROSS: d.table}
     paths = []
     for name, df in frames.items():
         path = out / name

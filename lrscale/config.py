@@ -16,19 +16,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 TASK_KINDS = ("regression", "classification")
-MODELS = ("linear", "mlp", "cnn", "transformer", "custom")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
-OPTIMIZERS = (
-    "sgd",
-    "momentum",
-    "nesterov",
-    "adam",
-    "adamw",
-    "rmsprop",
-    "lion",
-    "signsgd",
-    "adafactor",
-)
 SCALING_RULES = ("none", "sqrt")
 DTYPES = ("float32", "float64")
 

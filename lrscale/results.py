@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 RESULTS = "results.parquet"
 CURVES = "_curves.parquet"
+# the gradient noise scale measured on a sweep (sweeps.noise_scale), beside its results: per seed
+# and pooled over seeds (a null seed), at init and after one lane's training
+NOISE_SCALE = "_noise_scale.parquet"
 META_KEY = b"lrscale"
 
 # Columns every results table has, after the settings columns of `lrscale.config.settings`.

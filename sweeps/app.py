@@ -54,7 +54,7 @@ def fail(msg: str, hc, out_dir: Path) -> None:
     sys.exit(2)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://sweeps.conf", config_name="config")
 def main(dcfg: DictConfig) -> None:
     hc = HydraConfig.get()
     logging.getLogger("jax").setLevel(logging.WARNING)  # no note on absent TPU plugins

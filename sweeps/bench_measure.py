@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hydra import compose, initialize_config_dir
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrscale import optimizers
 from lrscale.checks import validate
-from lrscale.config import Config, register, to_config
+from lrscale.config import Config
 from sweeps import engine
-
-CONF = Path(__file__).resolve().parent / "conf"
+from sweeps.compose import compose
 
 
 class Workload(NamedTuple):
@@ -67,10 +64,7 @@ def overrides(workload: str, steps: int, *extra: str) -> list[str]:
 
 def config(workload: str, steps: int, *extra: str) -> Config:
     """The real config of a workload (`overrides`), without a progress bar."""
-    register()
-    over = [*overrides(workload, steps, *extra), "progress=false"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return validate(to_config(compose("config", overrides=over)))
+    return validate(compose([*overrides(workload, steps, *extra), "progress=false"]))
 
 
 def best_rate(fn, args: tuple, work: float, reps: int = 5) -> float:

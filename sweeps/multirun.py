@@ -29,30 +29,28 @@ def jobs(argv: list[str]) -> list[list[str]] | None:
 def check(argv: list[str]) -> str | None:
     """Why a job of the multirun on argv cannot run (its values, or its composition), naming the
     job; None when every job's values are fine."""
-    from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from lrscale.checks import validate
-    from lrscale.config import ConfigError, register, to_config
+    from lrscale.config import ConfigError
     from sweeps.command import hydra_error
+    from sweeps.compose import compose
 
     todo = jobs(argv)
     if not todo or len(todo) < 2:
         return None
-    register()
     common = set.intersection(*map(set, todo))
-    with initialize_config_module(config_module="sweeps.conf", version_base="1.3"):
-        for i, job in enumerate(todo):
-            mine = [o for o in job if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
-            try:
-                validate(to_config(compose("config", overrides=mine)))
-            except ConfigError as e:
-                why = str(e)
-            except (HydraException, OmegaConfBaseException) as e:
-                why = hydra_error(e, mine)
-            else:
-                continue
-            varied = " ".join(o for o in job if o not in common)
-            return f"{why} (job {i} of {len(todo)}: {varied}); no job was run"
+    for i, job in enumerate(todo):
+        mine = [o for o in job if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+        try:
+            validate(compose(mine))
+        except ConfigError as e:
+            why = str(e)
+        except (HydraException, OmegaConfBaseException) as e:
+            why = hydra_error(e, mine)
+        else:
+            continue
+        varied = " ".join(o for o in job if o not in common)
+        return f"{why} (job {i} of {len(todo)}: {varied}); no job was run"
     return None

@@ -20,7 +20,7 @@ def reads(group: str, name: str) -> tuple[str, ...]:
 def unused(cfg: Config) -> list[str]:
     """One line per group naming the keys set away from their default that its option ignores."""
     out = []
-    for group in ("model", "optimizer"):
+    for group in ("optimizer", "model"):
         node = getattr(cfg, group)
         default, uses = type(node)(name=node.name), reads(group, node.name)
         ignored = [

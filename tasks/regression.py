@@ -7,6 +7,8 @@ w* ~ N(0, I/dim) from the seed; y = x.w* + noise_std * eps. Loss: mean over the 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,3 +83,40 @@ def build(cfg) -> Task:
             "eval_size": None if exact else t.n_eval,
         },
     )
+
+
+# ---- the gradient noise scale of the linear model on this task, in closed form -------------
+# McCandlish et al. 2018; the derivation is in docs/science.md ("Gradient noise scale").
+
+
+class NoiseScale(NamedTuple):
+    B_simple: float
+    B_noise: float
+    G2: float  # |G|^2
+    trS: float  # tr(Sigma)
+    GHG: float  # G^T Hl G
+    trHS: float  # tr(Hl Sigma)
+
+
+def noise_scale(G2, trS, GHG, trHS) -> NoiseScale:
+    """B_simple = tr(Sigma) / |G|^2 and B_noise = tr(Hl Sigma) / (G^T Hl G), with the moments."""
+    G2, trS, GHG, trHS = (float(v) for v in (G2, trS, GHG, trHS))
+    return NoiseScale(trS / G2, trHS / GHG, G2, trS, GHG, trHS)
+
+
+def linear_noise_scale(w, w_star, lam, noise_std: float) -> NoiseScale:
+    """Closed-form noise scales of the linear task at w for teacher w_star."""
+    lam_D = np.asarray(lam, np.float64)
+    d2_D = (np.asarray(w, np.float64) - np.asarray(w_star, np.float64)) ** 2
+    L = lam_D @ d2_D + noise_std**2
+    Hd2, H3d = lam_D**2 @ d2_D, lam_D**3 @ d2_D
+    trS = 4 * Hd2 + 4 * L * lam_D.sum()
+    return noise_scale(4 * Hd2, trS, 8 * H3d, 8 * H3d + 8 * L * (lam_D**2).sum())
+
+
+def linear_noise_scale_init(lam, noise_std: float) -> NoiseScale:
+    """Noise scales at w = 0, numerator and denominator averaged over teachers w* ~ N(0, I/D)."""
+    lam_D = np.asarray(lam, np.float64)
+    D = lam_D.size
+    # every term is linear in d^2 and E[d_i^2] = 1/D: a w* with w*_i^2 = 1/D gives the expectations
+    return linear_noise_scale(np.zeros(D), np.full(D, 1 / np.sqrt(D)), lam_D, noise_std)

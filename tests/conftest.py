@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from lrscale.config import Config, register, to_config
+from lrscale.config import Config
+from sweeps.compose import compose
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "sweeps" / "conf"
+CONF = ROOT / "conf"
 # The smoke sweep, shrunk further: the tests exercise the code paths, not the science.
 SMALL = [
     "sweep=smoke",
@@ -26,10 +26,8 @@ SMALL = [
 
 
 def make_config(*overrides: str) -> Config:
-    """Compose sweeps/conf/config.yaml with overrides into the typed Config, as sweeps.run does."""
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return to_config(compose("config", overrides=list(overrides)))
+    """Compose conf/config.yaml with overrides into the typed Config, as sweeps.run does."""
+    return compose(overrides)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -161,7 +161,8 @@ def test_the_three_tables_and_the_report_across_data(tmp_path):
     a = analyse([tmp_path], n_boot=50)
     paths = write_tables(a, [tmp_path])
     names = sorted(p.name for p in paths)
-    assert names == sorted([tables.OPTIMA, tables.LAWS, tables.ACROSS])
+    every = [tables.SWEEPS, tables.BUDGET, tables.THEORY, tables.CRITICAL, tables.STEPS]
+    assert names == sorted([*every, tables.NOISE, tables.OPTIMA, tables.LAWS, tables.ACROSS])
     opt = pd.read_parquet(tmp_path / "_analysis" / tables.OPTIMA)
     assert list(opt.columns) == tables.OPTIMA_COLUMNS
     # the rows at the budget are eta*(B) at the budget

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from analysis import (
-    compare,
     estimator,
     figures,
     figures_accuracy,
@@ -22,6 +21,7 @@ from analysis import (
     pipeline,
     plot,
     report,
+    theory_sweep,
 )
 from analysis.load import AnalysisError, load, load_curves
 from analysis.pipeline import analyse
@@ -204,7 +204,7 @@ def test_report_by_accuracy_shows_the_best_accuracy_per_batch_size(cls, tmp_path
 def test_linear_sgd_on_mnist1d_gets_no_theory_and_answers_no_homework_question(cls, tmp_path):
     res = load(cls)
     why = "the exact theory covers the pinned regression task, not mnist1d"
-    assert compare.uncovered(res) == why and compare.predicted(res) is None
+    assert theory_sweep.uncovered(res) == why and theory_sweep.predicted(res) is None
     path = report.write_report([cls], out=tmp_path / "r.md", n_boot=50, formats=("png",))
     md = path.read_text()
     assert f"### Theory vs measurement\n\nNot computed: {why}.\n" in md

@@ -15,7 +15,17 @@ import pytest
 
 from analysis import pipeline, plot, report, report_text
 from analysis.pipeline import analyse
-from analysis.tables import ACROSS, LAWS, OPTIMA
+from analysis.tables import (
+    ACROSS,
+    BUDGET,
+    CRITICAL,
+    LAWS,
+    NOISE,
+    OPTIMA,
+    STEPS,
+    SWEEPS,
+    THEORY,
+)
 
 _spec = importlib.util.spec_from_file_location(
     "analysis_synth", Path(__file__).parent / "data" / "analysis" / "synth.py"
@@ -78,11 +88,12 @@ def test_plot_cli_writes_every_figure(tmp_path):
         assert f"wrote {png}" in r.stdout
         assert png.stat().st_size > 10_000 and _valid_png(png), stem
         assert ET.parse(svg).getroot().tag.endswith("svg")
-    # --out takes the analysis tables too (the theory's cache stays beside the results)
-    tables = [tmp_path / "f" / name for name in (ACROSS, LAWS, OPTIMA)]
+    # --out takes the analysis tables too: every one the figures and the report read
+    names = (ACROSS, LAWS, OPTIMA, SWEEPS, BUDGET, THEORY, CRITICAL, STEPS, NOISE)
+    tables = [tmp_path / "f" / name for name in names]
     assert all(f"wrote {t}" in r.stdout and t.exists() for t in tables)
     assert len(list((tmp_path / "f").iterdir())) == 2 * len(stems) + len(tables)
-    assert not [p for name in (ACROSS, LAWS, OPTIMA) for p in two.rglob(name)]
+    assert not [p for name in names for p in two.rglob(name)]
 
 
 @pytest.mark.slow  # draws everything twice; the fast set draws through the command line
@@ -112,7 +123,7 @@ def test_outputs_go_to_the_directory_the_inputs_share(tmp_path):
 
 
 def test_overlays_are_drawn_on_their_figure(tmp_path):
-    from analysis import figures, figures_base
+    from analysis import figures
 
     run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01 * B, **SMALL))
     a = analyse([run], n_boot=50)
@@ -122,11 +133,9 @@ def test_overlays_are_drawn_on_their_figure(tmp_path):
         seen.append((ax.get_title(), ctx["label"], len(ctx["opt"])))
         ax.plot([1, 1024], [1e-3, 1.0], label="theory")
 
-    figures_base.register_overlay("eta_vs_batch", theory)
-    try:
-        figures.draw(a.res, a.curve, a.opt, a.fits, tmp_path / "f", ("png",))
-    finally:
-        figures_base.OVERLAYS["eta_vs_batch"].remove(theory)
+    ctx = dict(label="linear+sgd", opt=a.opt)
+    ax = figures.eta_vs_batch(a.opt, a.fits, overlays=[theory], ctx=ctx)
+    assert "theory" in [t.get_text() for t in ax.get_legend().get_texts()]  # before the legend
     assert seen == [
         (
             "linear+sgd: optimal learning rate vs batch size\n"

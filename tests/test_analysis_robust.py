@@ -7,7 +7,6 @@ the output path is a file, read-only or full.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess
@@ -19,13 +18,15 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import compare, noise_scale, pipeline, plot, report
-from analysis.load import AnalysisError, load
+from analysis import pipeline, plot, report
+from analysis.load import AnalysisError
 from analysis.output import OutputError
+from lrscale.results import NOISE_SCALE
+from sweeps import noise_scale
 from tests.conftest import ROOT, SMALL, make_config
 from tests.data.analysis import synth
 
-NS = "analysis.noise_scale: error: "
+NS = "sweeps.noise_scale: error: "
 GRID = dict(batch_sizes=(1, 4, 16, 64), lrs=(1e-4, 10.0, 13), seeds=2)
 
 
@@ -67,7 +68,7 @@ def test_noise_scale_on_a_multirun_directory_names_the_jobs_to_pick_from(sweep, 
     assert rc == 2 and len(err) == 1
     assert err[0].startswith(f"{NS}{tmp_path / 'multi'}: a multirun directory with 2 sweeps")
     assert "give one of its job folders: 0, 1" in err[0]
-    assert not list((tmp_path / "multi").rglob(noise_scale.NOISE_SCALE))
+    assert not list((tmp_path / "multi").rglob(NOISE_SCALE))
 
 
 def test_noise_scale_on_a_corrupt_results_file(sweep, tmp_path, capsys):
@@ -108,12 +109,12 @@ def test_noise_scale_on_a_table_without_a_stored_config(tmp_path, capsys):
 def test_noise_scale_refuses_bad_flags_in_one_line(sweep, capsys, flags, expect):
     rc, err, _ = _ns(capsys, sweep, *flags)
     assert rc == 2 and err == [NS + expect.format(d=sweep / "results.parquet")]
-    assert not (sweep / noise_scale.NOISE_SCALE).exists()
+    assert not (sweep / NOISE_SCALE).exists()
 
 
 def test_noise_scale_from_the_shell_has_no_traceback(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "analysis.noise_scale", str(tmp_path / "nope")],
+        [sys.executable, "-m", "sweeps.noise_scale", str(tmp_path / "nope")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -128,18 +129,18 @@ def test_noise_scale_prints_plain_numbers_and_refuses_an_unwritable_output(sweep
     rc, err, out = _ns(capsys, run, "--n", "64", "--seeds", "1")
     assert rc == 0 and err == [] and "np.float64" not in out
     (line,) = [x for x in out.splitlines() if x.startswith("pooled over seeds:")]
-    saved = json.loads((run / noise_scale.NOISE_SCALE).read_text())
-    p = saved["pooled_over_seeds"]
+    saved = pd.read_parquet(run / NOISE_SCALE)
+    p = saved[saved["seed"].isna()].set_index("point")
     assert line == "pooled over seeds: " + "; ".join(
-        f"{k} B_simple = {p[k]['B_simple']:.4g}, B_noise = {p[k]['B_noise']:.4g}"
+        f"{k} B_simple = {p.loc[k, 'B_simple']:.4g}, B_noise = {p.loc[k, 'B_noise']:.4g}"
         for k in ("init", "end")
     )
-    assert all(np.isfinite(p[k][q]) for k in p for q in p[k])
+    assert np.isfinite(p[["B_simple", "B_noise"]].to_numpy(float)).all()
     # the measurement's file cannot be written (a directory stands in its place)
-    (run / noise_scale.NOISE_SCALE).unlink()
-    (run / noise_scale.NOISE_SCALE).mkdir()
+    (run / NOISE_SCALE).unlink()
+    (run / NOISE_SCALE).mkdir()
     rc, err, _ = _ns(capsys, run, "--n", "64", "--seeds", "1")
-    target = run / noise_scale.NOISE_SCALE
+    target = run / NOISE_SCALE
     assert rc == 2 and err == [f"{NS}{target}: is a directory; cannot write the measurement there"]
 
 
@@ -301,45 +302,3 @@ def test_report_disk_full_leaves_the_old_report_whole(run, monkeypatch):
 
 
 # --- the theory cache beside the results -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        "{not json",
-        "[1, 2, 3]",
-        '"just a string"',
-        '{"key": "KEY", "table": 5}',
-        '{"key": "KEY", "table": {"batch_size": [1, 4]}}',
-        '{"key": "KEY", "table": {"batch_size": ["a"], "steps": [1], "lr_opt": [1], '
-        '"lr_edge": [1], "loss_opt": [1]}}',
-        '{"key": "KEY"}',
-    ],
-    ids=["not-json", "list", "string", "table-number", "columns", "types", "no-table"],
-)
-def test_a_malformed_theory_cache_is_recomputed_and_rewritten(run, monkeypatch, content):
-    res = load(run)
-    key = compare.inputs(res)
-    good = pd.DataFrame(
-        {
-            "batch_size": list(key[-1]),
-            "steps": [4096 // b for b in key[-1]],
-            "lr_opt": [0.01 * b for b in key[-1]],
-            "lr_edge": [0.03 * b for b in key[-1]],
-            "loss_opt": [0.3] * len(key[-1]),
-        }
-    )
-    calls = []
-    monkeypatch.setattr(compare, "_MEMO", {})
-    monkeypatch.setattr(compare, "compute", lambda k: calls.append(k) or good.copy())
-    path = run / "_analysis" / "theory.json"
-    path.parent.mkdir()
-    path.write_text(content.replace('"KEY"', json.dumps([*key[:-1], list(key[-1])])))
-    th = compare.predicted(res)
-    assert calls == [key]
-    pd.testing.assert_frame_equal(th, good)
-    # rewritten whole: a fresh process reads it back instead of recomputing
-    monkeypatch.setattr(compare, "_MEMO", {})
-    monkeypatch.setattr(compare, "compute", lambda k: pytest.fail("recomputed"))
-    pd.testing.assert_frame_equal(compare.predicted(res), good, check_dtype=False)
-    assert [p.name for p in path.parent.iterdir()] == ["theory.json"]

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import coverage, coverage_table, estimator, interval
+from analysis import coverage, estimator, interval
+from sweeps import coverage as study
 
 X = np.linspace(-4.0, 0.0, 33)  # log10 lr, 8 per decade
 
@@ -51,9 +52,9 @@ def test_seeds_for():
 
 
 def test_binomial_interval():
-    lo, hi = coverage_table.binomial(90, 100)
+    lo, hi = coverage.binomial(90, 100)
     assert 0.82 < lo < 0.83 and 0.95 < hi < 0.952
-    assert coverage_table.binomial(0, 10)[0] == 0.0 and coverage_table.binomial(10, 10)[1] == 1.0
+    assert coverage.binomial(0, 10)[0] == 0.0 and coverage.binomial(10, 10)[1] == 1.0
 
 
 def test_small_coverage_run():
@@ -63,9 +64,9 @@ def test_small_coverage_run():
         dim=16, decay=1.0, noise=0.5, density=8, lr_min=1e-3, lr_max=1.0, batch_sizes=[1, 8, 64]
     )
     configs = [base | dict(kind="steps", budget=200)]
-    lanes = coverage.lanes(configs, log=lambda s: None)
+    lanes = study.lanes(configs, log=lambda s: None)
     ev = coverage.evaluate(lanes, levels=(0.9,), groups=(4, 8), n_boot=400)
-    s = coverage_table.summary(ev).set_index("seeds")
+    s = coverage.summary(ev).set_index("seeds")
     assert s.loc["all", "trials"] == 18
     assert s.loc["all", "coverage"] >= 0.7
     assert abs(s.loc["all", "bias_steps"]) <= 1.0

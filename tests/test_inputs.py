@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import noise_scale, plot, report
+from analysis import plot, report
 from analysis.load import AnalysisError, load
-from sweeps import bench
+from sweeps import bench, noise_scale
 from sweeps.options import unused
 from tests.conftest import make_config
 from tests.data.analysis import synth
@@ -39,7 +39,7 @@ def test_a_nan_loss_is_refused_naming_the_file_or_dropped_and_counted(tmp_path):
     [
         (plot.main, "analysis.plot"),
         (report.main, "analysis.report"),
-        (noise_scale.main, "analysis.noise_scale"),
+        (noise_scale.main, "sweeps.noise_scale"),
         (bench.main, "sweeps.bench"),
     ],
 )

@@ -1,6 +1,5 @@
 """Gradient noise scale: closed forms of the linear task against per-example gradients."""
 
-import json
 from types import SimpleNamespace
 
 import jax
@@ -10,18 +9,14 @@ import pandas as pd
 import pytest
 
 import tasks
-from analysis.noise_scale import (
-    lane_params,
-    linear_noise_scale,
-    linear_noise_scale_init,
-    main,
-    measure,
-)
 from lrscale.config import ModelConfig
+from lrscale.results import NOISE_SCALE
 from models import mlp
 from models.linear import linear
+from sweeps.noise_measure import lane_params, measure
+from sweeps.noise_scale import main
 from tasks import regression as task
-from tasks.regression import spectrum
+from tasks.regression import linear_noise_scale, linear_noise_scale_init, spectrum
 
 S = 0.5
 
@@ -90,11 +85,12 @@ def test_cli_on_a_linear_sweep(tmp_path):
     cfg = make_config(*SMALL, "sweep.batch_sizes=[4]", "sweep.lr.num=4", "sweep.lr.max=0.1")
     res = run_sweep(cfg, tmp_path)
     main([str(tmp_path), "--n", "8192"])
-    out = json.loads((tmp_path / "_noise_scale.json").read_text())
-    rows = pd.DataFrame(out["rows"])
+    out = pd.read_parquet(tmp_path / NOISE_SCALE)
+    rows = out[out["seed"].notna()]
     assert set(rows.point) == {"init", "end"} and set(rows.seed) == set(range(cfg.sweep.seeds))
     best = res.groupby("lr")["final_eval_loss"].mean().idxmin()
-    assert out["lane"] == {"batch_size": 4, "lr": best, "steps": int(res.steps.iloc[0])}
+    assert (out["batch_size"] == 4).all() and (out["lr"] == best).all()
+    assert set(out["step"]) == {0, int(res.steps.iloc[0])} and out["seed"].isna().sum() == 2
     # the replayed lane ends where the engine's lane ended
     t = cfg.task
     lam_D = spectrum(t.dim, t.spectrum_decay)

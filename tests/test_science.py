@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import warnings
 from pathlib import Path
@@ -14,18 +13,20 @@ import pandas as pd
 import pytest
 
 from analysis import (
-    compare,
     critical,
     figures,
     figures_critical,
+    figures_theory,
+    noise,
     pipeline,
     report_sections,
     report_text,
+    theory_sweep,
 )
 from analysis.load import load_curves
-from analysis.noise_scale import NOISE_SCALE
 from analysis.pipeline import analyse
 from analysis.theory import divergence_edge, optimal_lr
+from lrscale.results import NOISE_SCALE
 from tasks.regression import spectrum
 
 _spec = importlib.util.spec_from_file_location(
@@ -73,6 +74,7 @@ def _ctx(a):
         curve=a.curve,
         opt=a.opt,
         fits=a.fits,
+        theory=a.theory[a.theory["sweep_id"] == sid],
         label=a.opt["label"].iloc[0],
     )
 
@@ -80,7 +82,8 @@ def _ctx(a):
 def test_theory_line_and_divergence_edge_are_on_the_figures(tiny):
     cfg, _, a = tiny
     B, eta_B, edge_B = _exact(cfg)
-    ax = figures.eta_vs_batch(a.opt, a.fits, ctx=_ctx(a))
+    over = [figures_theory.eta_overlay]
+    ax = figures.eta_vs_batch(a.opt, a.fits, overlays=over, ctx=_ctx(a))
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
     th = lines["exact SGD theory η*(B), same budget"]
     np.testing.assert_allclose(th.get_xdata(), B)
@@ -90,7 +93,7 @@ def test_theory_line_and_divergence_edge_are_on_the_figures(tiny):
     )
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "exact SGD theory η*(B), same budget" in legend
-    ax = figures.loss_vs_lr(a.curve, a.opt, ctx=_ctx(a))
+    ax = figures.loss_vs_lr(a.curve, a.opt, overlays=[figures_theory.edge_overlay], ctx=_ctx(a))
     ticks = sorted(ln.get_xdata()[0] for ln in ax.get_lines() if len(ln.get_xdata()) == 2)
     np.testing.assert_allclose(ticks, np.sort(edge_B), rtol=1e-9)
     assert any("divergence edge" in t.get_text() for t in ax.get_legend().get_texts())
@@ -115,13 +118,14 @@ def test_report_theory_table_agrees_with_theory_and_measurement(tiny):
     assert "Against the exact SGD theory (linear+sgd): **Theory and measurement agree" in answer
     # the linear closed form of the noise scale is quoted for the linear model
     assert "closed form of the linear task at initialisation: B_noise" in md
-    assert "not measured: `python -m analysis.noise_scale" in md
+    assert "not measured: `python -m sweeps.noise_scale" in md
 
 
 def test_critical_section_numbers_come_from_analysis_critical(tiny):
     _, out, a = tiny
     c = critical.critical_batch(load_curves(out), n_boot=BOOT)
-    assert a.crit[a.opt["sweep_id"].iloc[0]].fit == c.fit
+    (row,) = a.critical.itertuples()
+    assert (row.S_min, row.E_min, row.B_crit, row.B_crit_lo) == (*c.fit[:3], c.fit.B_crit_ci[0])
     md = report_text.render(a, {}, out, [str(out)])
     sec = md.split("### Critical batch size")[1].split("###")[0]
     assert f"**{c.target:.3g}**" in sec
@@ -154,37 +158,36 @@ def test_the_critical_batch_band_is_drawn_only_where_its_interval_is_bounded(ci,
     plt.close(ax.figure)
 
 
-def test_plot_draws_the_critical_figures_and_caches_the_theory(tiny, monkeypatch):
-
+def test_plot_draws_the_critical_figures_from_the_tables(tiny):
     _, out, a = tiny
     files = {f.name for f in pipeline.plot_dirs([out], out=out / "figs", formats=("png",))}
     assert {"linear-sgd_steps_vs_batch.png", "linear-sgd_tradeoff.png"} <= files
-    ax = figures_critical.steps_vs_batch(a.crit[a.opt["sweep_id"].iloc[0]], "x")
+    sid = a.opt["sweep_id"].iloc[0]
+    ax = figures_critical.steps_vs_batch(critical.view(a.critical.iloc[0], a.steps), "x")
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert "perfect scaling S ∝ 1/B" in labels and ax.get_xscale() == "log"
-    # a fresh process reads the theory beside the results instead of recomputing it
-    assert (out / "_analysis" / "theory.json").exists()
-    monkeypatch.setattr(compare, "_MEMO", {})
-    monkeypatch.setattr(compare, "compute", lambda key: pytest.fail("recomputed"))
-    assert compare.predicted(a.res) is not None
+    # the tables the figure and the report read are written beside them
+    written = pd.read_parquet(out / "figs" / "critical.parquet")
+    assert written.set_index("sweep_id").loc[sid, "B_crit"] == a.critical["B_crit"].iloc[0]
 
 
 def test_measured_noise_scale_is_quoted_beside_the_fitted_one(tiny, tmp_path):
     _, out, a = tiny
     res = a.res.assign(source=str(tmp_path))
-    (tmp_path / NOISE_SCALE).write_text(
-        json.dumps(
-            {
-                "lane": {"batch_size": 1, "lr": 0.01, "steps": 1024},
-                "pooled_over_seeds": {
-                    "init": {"B_simple": 12.5, "B_noise": 4.25},
-                    "end": {"B_simple": 333.0, "B_noise": 777.0},
-                },
-            }
-        )
+    pooled = pd.DataFrame(
+        {
+            "point": ["init", "end"],
+            "seed": pd.array([None, None], dtype="Int64"),
+            "batch_size": 1,
+            "lr": 0.01,
+            "step": [0, 1024],
+            "B_simple": [12.5, 333.0],
+            "B_noise": [4.25, 777.0],
+        }
     )
+    pooled.to_parquet(tmp_path / NOISE_SCALE)
     fits = a.fits.assign(law="saturating", B_noise=55.5, B_noise_lo=40.0, B_noise_hi=70.0)
-    line = "\n".join(report_sections.noise(res, fits))
+    line = "\n".join(report_sections.noise(noise.table(res, fits), res))
     assert "init B_noise = 4.25" in line and "end B_noise = 777" in line
     assert "B_noise = 55.5 [40, 70]" in line and "not measured" not in line
 
@@ -202,7 +205,7 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
         synth.write(tmp_path / str(i), synth.results(eta, model=m, optimizer=o, seed=i, **kw))
     a = analyse([tmp_path], n_boot=BOOT)
     for _, res in a.res.groupby("sweep_id"):
-        assert compare.predicted(res) is None and compare.uncovered(res)
+        assert theory_sweep.predicted(res) is None and theory_sweep.uncovered(res)
     md = report_text.render(a, {}, tmp_path, [str(tmp_path)])
     assert "### Theory vs measurement" not in md
     zoo = md.split("## Optimizer zoo")[1].split("\n## ")[0]
@@ -216,17 +219,17 @@ def test_no_theory_where_it_does_not_apply_and_a_zoo_table_for_many_sweeps(tmp_p
     assert len(marks) == len(etas)  # one marker per sweep, so many sweeps stay apart
 
 
-def test_warm_up_computes_the_theory_the_figures_use(tiny, monkeypatch):
+def test_warm_up_computes_the_theory_the_figures_use(tiny):
     """What the command line computes while a sweep trains is what its figures look up."""
     from lrscale.config import settings
     from sweeps.drawing import prepare_figures
 
     cfg, _, a = tiny
-    monkeypatch.setattr(compare, "_MEMO", {})
+    theory_sweep.compute.cache_clear()
     prepare_figures(settings(cfg), cfg.sweep.batch_sizes)
-    monkeypatch.setattr(compare, "compute", lambda key: pytest.fail("recomputed"))
-    res = a.res.drop(columns="source")  # no theory file beside the results to fall back on
-    assert compare.predicted(res)["batch_size"].tolist() == cfg.sweep.batch_sizes
+    assert theory_sweep.compute.cache_info().currsize == 1
+    assert theory_sweep.predicted(a.res)["batch_size"].tolist() == cfg.sweep.batch_sizes
+    assert theory_sweep.compute.cache_info().hits == 1  # what the warm-up computed
 
 
 @pytest.mark.parametrize(

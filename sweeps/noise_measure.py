@@ -1,32 +1,7 @@
-r"""Gradient noise scale (McCandlish et al. 2018): closed forms for the linear task; measurement.
-
-Definitions, with G the full-batch gradient, Sigma the covariance of one example's gradient and
-Hl the Hessian of the loss:
-
-    B_simple = tr(Sigma) / |G|^2,        B_noise = tr(Hl Sigma) / (G^T Hl G).
-
-Linear task (shared design notes). At w, with d = w - w*, H = diag(lam) and one example's loss
-(x.w - y)^2 = (x.d - s eps)^2, the example gradient is g = 2 x (x.d - s eps). By Isserlis,
-
-    G = E[g] = 2 H d,     Hl = 2 H,
-    E[g g^T] = 4 (2 H d d^T H + (d^T H d) H) + 4 s^2 H,
-    Sigma = E[g g^T] - G G^T = 4 H d d^T H + 4 L H,     L = d^T H d + s^2 (the population loss).
-
-Hence
-
-    tr(Sigma) = 4 |H d|^2 + 4 L tr(H),          |G|^2 = 4 |H d|^2,
-    tr(Hl Sigma) = 8 d^T H^3 d + 8 L tr(H^2),   G^T Hl G = 8 d^T H^3 d,
-    B_simple = 1 + L tr(H) / |H d|^2,           B_noise = 1 + L tr(H^2) / (d^T H^3 d).
-
-(The 1 is the rank-one part of Sigma, the fourth moment of a Gaussian.) At initialisation w = 0,
-d = -w* with E[w* w*^T] = I/D, so E[|H d|^2] = tr(H^2)/D, E[d^T H^3 d] = tr(H^3)/D and
-E[L] = tr(H)/D + s^2; taking expectations of numerator and denominator separately (as a
-measurement pooled over seeds does),
-
-    B_simple(0) = 1 + (tr(H)/D + s^2) D tr(H) / tr(H^2),
-    B_noise(0)  = 1 + (tr(H)/D + s^2) D tr(H^2) / tr(H^3),
-
-which with tr(H) = D read 1 + (1 + s^2) D^2 / tr(H^2) and 1 + (1 + s^2) D tr(H^2) / tr(H^3).
+r"""The gradient noise scale of a saved sweep, measured (McCandlish et al. 2018): B_simple and
+B_noise at initialisation and after one lane's training, per seed and pooled over seeds
+(`python -m sweeps.noise_scale RUN_DIR`). The closed forms of the linear task are in
+tasks.regression; the analysis reads the table this writes beside the results.
 
 Measurement. From N per-example gradients g_n (vmap of grad), with the batch mean G_hat and the
 centred u_n = g_n - G_hat: tr(Sigma) ~ sum |u_n|^2 / (N-1), |G|^2 ~ |G_hat|^2 - tr(Sigma)/N
@@ -42,11 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -55,48 +29,15 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
 
-from analysis import output
-from analysis.load import REQUIRED, AnalysisError, find, read_table
-from lrscale import interrupts
 from lrscale.config import to_config
-from lrscale.results import RESULTS, read_meta
+from lrscale.results import NOISE_SCALE, RESULTS, read_meta, write_table
 from sweeps import engine
 from tasks import regression, seed_keys
-
-# Underscored, like the curves: pandas.read_parquet(<run dir>) then still reads the results alone.
-NOISE_SCALE = "_noise_scale.json"
+from tasks.regression import NoiseScale, linear_noise_scale, noise_scale
 
 
-class NoiseScale(NamedTuple):
-    B_simple: float
-    B_noise: float
-    G2: float  # |G|^2
-    trS: float  # tr(Sigma)
-    GHG: float  # G^T Hl G
-    trHS: float  # tr(Hl Sigma)
-
-
-def _scale(G2, trS, GHG, trHS) -> NoiseScale:
-    G2, trS, GHG, trHS = (float(v) for v in (G2, trS, GHG, trHS))
-    return NoiseScale(trS / G2, trHS / GHG, G2, trS, GHG, trHS)
-
-
-def linear_noise_scale(w, w_star, lam, noise_std: float) -> NoiseScale:
-    """Closed-form noise scales of the linear task at w for teacher w_star."""
-    lam_D = np.asarray(lam, np.float64)
-    d2_D = (np.asarray(w, np.float64) - np.asarray(w_star, np.float64)) ** 2
-    L = lam_D @ d2_D + noise_std**2
-    Hd2, H3d = lam_D**2 @ d2_D, lam_D**3 @ d2_D
-    trS = 4 * Hd2 + 4 * L * lam_D.sum()
-    return _scale(4 * Hd2, trS, 8 * H3d, 8 * H3d + 8 * L * (lam_D**2).sum())
-
-
-def linear_noise_scale_init(lam, noise_std: float) -> NoiseScale:
-    """Noise scales at w = 0, numerator and denominator averaged over teachers w* ~ N(0, I/D)."""
-    lam_D = np.asarray(lam, np.float64)
-    D = lam_D.size
-    # every term is linear in d^2 and E[d_i^2] = 1/D: a w* with w*_i^2 = 1/D gives the expectations
-    return linear_noise_scale(np.zeros(D), np.full(D, 1 / np.sqrt(D)), lam_D, noise_std)
+class MeasureError(ValueError):
+    """A run directory or a flag the measurement cannot use; the message names it."""
 
 
 def measure(
@@ -115,7 +56,7 @@ def measure(
     (more than max_dense parameters); n_hess: examples whose loss defines Hl (default all).
     """
     P = ravel_pytree(params)[0].size
-    return _scale(
+    return noise_scale(
         *_moments(
             apply,
             params,
@@ -182,13 +123,19 @@ def lane_params(cfg, batch_size: int, lr: float, seeds, steps: int):
 
 def results_file(run_dir) -> Path:
     """The results.parquet of one sweep: run_dir's own (or run_dir, a results file), or the one
-    below it; AnalysisError where there is none or several (a multirun: one job at a time)."""
+    below it; MeasureError where there is none or several (a multirun: one job at a time)."""
     run_dir = Path(run_dir)
-    files = find([run_dir])
+    if run_dir.is_file():
+        return run_dir
+    if not run_dir.is_dir():
+        raise MeasureError(f"{run_dir}: no such file or directory")
+    files = sorted(p for p in run_dir.rglob(RESULTS) if not p.parent.name.startswith("."))
+    if not files:
+        raise MeasureError(f"{run_dir}: no {RESULTS} found in this directory or below it")
     if len(files) > 1:
         jobs = [str(f.parent.relative_to(run_dir)) for f in files]
         shown = ", ".join(jobs[:8]) + (f", ... ({len(jobs) - 8} more)" if len(jobs) > 8 else "")
-        raise AnalysisError(
+        raise MeasureError(
             f"{run_dir}: a multirun directory with {len(files)} sweeps; the noise scale is "
             f"measured one sweep at a time: give one of its job folders: {shown}"
         )
@@ -196,16 +143,35 @@ def results_file(run_dir) -> Path:
 
 
 def check_args(batch_size=None, lr=None, seeds=None, n: int = 4096) -> None:
-    """AnalysisError naming the flag whose value cannot give a measurement."""
+    """MeasureError naming the flag whose value cannot give a measurement."""
     if n < 2:
-        raise AnalysisError(
+        raise MeasureError(
             f"--n must be at least 2 (got {n}): the noise scale needs the spread of two or more "
             "examples' gradients"
         )
     if seeds is not None and seeds < 1:
-        raise AnalysisError(f"--seeds must be at least 1 (got {seeds})")
+        raise MeasureError(f"--seeds must be at least 1 (got {seeds})")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise AnalysisError(f"--lr must be a positive finite number (got {lr})")
+        raise MeasureError(f"--lr must be a positive finite number (got {lr})")
+
+
+def _stored(path: Path):
+    """The results of path and the config stored with them; MeasureError naming the file."""
+    try:
+        res = pd.read_parquet(path)
+        stored = read_meta(path).get("config")
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds on a damaged file
+        why = " ".join(str(e).split())
+        raise MeasureError(f"{path}: not a readable parquet file ({why})") from None
+    if not isinstance(stored, dict) or not {"batch_size", "lr", "final_eval_loss"} <= set(res):
+        raise MeasureError(
+            f"{path}: no sweep config in its metadata (the measurement replays the sweep from "
+            "it; tables written by lrscale's sweeps have one)"
+        )
+    try:
+        return res, to_config(OmegaConf.create(stored))
+    except Exception as e:  # a config from another version: any error of the schema
+        raise MeasureError(f"{path}: its stored sweep config is not usable ({e})") from None
 
 
 def sweep_noise_scales(
@@ -214,37 +180,35 @@ def sweep_noise_scales(
     lr: float | None = None,
     seeds: int | None = None,
     n: int = 4096,
-):
-    """Per-seed noise scales at init and after one lane of a saved sweep (+ linear closed forms).
+) -> tuple[pd.DataFrame, Path]:
+    """(table, where it was written): per seed and pooled over seeds, the noise scales at init
+    and after one lane of a saved sweep (+ the linear model's closed forms at each point).
 
     The lane defaults to the best learning rate of the smallest batch size. run_dir: a run
-    directory or its results file. Raises analysis.load.AnalysisError, naming the file or the
-    flag, for input it cannot measure.
+    directory or its results file. The table is written beside the results (NOISE_SCALE).
+    Raises MeasureError, naming the file or the flag, for input it cannot measure.
     """
     check_args(batch_size, lr, seeds, n)
     path = results_file(run_dir)
-    res = read_table(path, REQUIRED)
-    stored = read_meta(path).get("config")
-    if not isinstance(stored, dict):
-        raise AnalysisError(
-            f"{path}: no sweep config in its metadata (the measurement replays the sweep from "
-            "it; tables written by lrscale's sweeps have one)"
-        )
-    try:
-        cfg = to_config(OmegaConf.create(stored))
-    except Exception as e:  # a config from another version: any error of the schema
-        raise AnalysisError(f"{path}: its stored sweep config is not usable ({e})") from None
+    res, cfg = _stored(path)
     with jax.enable_x64(cfg.sweep.dtype == "float64"):
         table = _sweep_noise_scales(cfg, res, batch_size, lr, seeds, n, path)
-    table.attrs["results"] = str(path)
-    return table
+    table.insert(0, "sweep_id", str(res["sweep_id"].iloc[0]))
+    out = path.parent / NOISE_SCALE
+    try:
+        write_table(table, out, {"sweep_id": str(res["sweep_id"].iloc[0]), "n": n})
+    except OSError as e:
+        if out.is_dir():
+            raise MeasureError(
+                f"{out}: is a directory; cannot write the measurement there"
+            ) from None
+        raise MeasureError(f"{out}: cannot write the measurement ({e.strerror or e})") from None
+    return table, out
 
 
-def _sweep_noise_scales(
-    cfg, res: pd.DataFrame, batch_size, lr, seeds, n, path=RESULTS
-) -> pd.DataFrame:
+def _sweep_noise_scales(cfg, res: pd.DataFrame, batch_size, lr, seeds, n, path) -> pd.DataFrame:
     if cfg.task.name != "regression":
-        raise AnalysisError(
+        raise MeasureError(
             f"{path}: the noise-scale measurement covers the regression task, not "
             f"task={cfg.task.name}"
         )
@@ -252,7 +216,7 @@ def _sweep_noise_scales(
     at_B = res[res["batch_size"] == B]
     if at_B.empty:
         have = ", ".join(str(b) for b in sorted(res["batch_size"].unique()))
-        raise AnalysisError(
+        raise MeasureError(
             f"--batch-size {B}: not a batch size of the sweep in {path} (it has {have})"
         )
     if lr is None:
@@ -284,67 +248,13 @@ def _sweep_noise_scales(
                 row |= {"B_simple_theory": th.B_simple, "B_noise_theory": th.B_noise}
             rows.append(row)
     table = pd.DataFrame(rows)
-    if model.linear:
-        avg = linear_noise_scale_init(lam, t.noise_std)
-        table.attrs["init_teacher_average"] = {"B_simple": avg.B_simple, "B_noise": avg.B_noise}
-    return table
+    return pd.concat([table, pooled(table)], ignore_index=True).astype({"seed": "Int64"})
 
 
-def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """B_simple and B_noise at init and at the end, from moments pooled over seeds."""
-    pooled = table.groupby("point")[["G2", "trS", "GHG", "trHS"]].mean()
-    return {
-        point: {"B_simple": float(r.trS / r.G2), "B_noise": float(r.trHS / r.GHG)}
-        for point, r in pooled.loc[[p for p in ("init", "end") if p in pooled.index]].iterrows()
-    }
-
-
-def main(argv=None) -> int:
-    import argparse
-    import json
-
-    prog = "analysis.noise_scale"
-    p = argparse.ArgumentParser(
-        prog=f"python -m {prog}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Gradient noise scale B_simple, B_noise of a sweep at init and after training.",
-        epilog="example: python -m analysis.noise_scale outputs/homework/0 --n 4096   "
-        "(installed as lrscale-noise-scale)",
-    )
-    p.add_argument("run_dir", help="one sweep: its run directory or its results.parquet")
-    p.add_argument("--batch-size", type=int, default=None, help="lane batch size (default: min)")
-    p.add_argument("--lr", type=float, default=None, help="lane lr (default: best at that B)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds to measure (default: all)")
-    p.add_argument("--n", type=int, default=4096, help="examples per measurement (at least 2)")
-    a = p.parse_args(argv)
-    try:
-        table = sweep_noise_scales(a.run_dir, a.batch_size, a.lr, a.seeds, a.n)
-        pooled = summary(table)
-        out = {
-            "lane": {"batch_size": int(table["batch_size"].iloc[0])}
-            | {"lr": float(table["lr"].iloc[0]), "steps": int(table["step"].max())},
-            "pooled_over_seeds": pooled,
-            "linear_theory_init_teacher_average": table.attrs.get("init_teacher_average"),
-            "rows": table.to_dict("records"),
-        }
-        path = Path(table.attrs["results"]).parent / NOISE_SCALE
-        output.write_text(path, json.dumps(out, indent=1, default=float), "the measurement")
-    except AnalysisError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    print(table.drop(columns=["G2", "trS", "GHG", "trHS"]).to_string(index=False))
-    said = "; ".join(
-        f"{k} B_simple = {v['B_simple']:.4g}, B_noise = {v['B_noise']:.4g}"
-        for k, v in pooled.items()
-    )
-    print(f"pooled over seeds: {said}\nwrote {path}")
-    return 0
-
-
-def cli() -> int:
-    """The `lrscale-noise-scale` console entry point; an interrupt is one line (exit 130/143)."""
-    return interrupts.run("analysis.noise_scale", main, lambda: "nothing was written")
-
-
-if __name__ == "__main__":
-    sys.exit(cli())
+def pooled(table: pd.DataFrame) -> pd.DataFrame:
+    """Per point (init, end): B_simple and B_noise from the moments pooled over seeds (rows of
+    the table with a null seed)."""
+    moments = ["G2", "trS", "GHG", "trHS"]
+    p = table.groupby("point", sort=False)[[*moments, "batch_size", "lr", "step"]].mean()
+    p = p.assign(B_simple=p["trS"] / p["G2"], B_noise=p["trHS"] / p["GHG"], seed=None)
+    return p.reset_index().astype({"batch_size": "int64", "step": "int64"})
