@@ -252,11 +252,15 @@ def load(paths: Iterable[str | Path] | str | Path, skip_bad: bool = False) -> pd
             f"{n - len(df)} rows appear in more than one of {len(files)} files; kept the first",
             stacklevel=2,
         )
-    # lrscale writes +inf for a diverged lane and never NaN: a NaN loss is foreign or damaged.
-    nan = df[["final_eval_loss", "final_train_loss"]].isna().any(axis=1).to_numpy()
+    # lrscale writes +inf for a diverged lane and never NaN: a NaN loss, or a lane without its
+    # lr, batch size or seed, is foreign or damaged.
+    lr = df["lr"].to_numpy(float, na_value=np.nan)
+    nan = df[["final_eval_loss", "final_train_loss", "batch_size", "seed"]].isna().any(axis=1)
+    nan = nan.to_numpy() | ~(np.isfinite(lr) & (lr > 0))
     if nan.any():
         where = sorted(df.loc[nan, "source"].unique())
-        what = f"{nan.sum()} rows with a NaN loss in {', '.join(f'{w}/{RESULTS}' for w in where)}"
+        what = f"{nan.sum()} rows with a NaN loss, or without a finite lr > 0, batch size or seed,"
+        what += f" in {', '.join(f'{w}/{RESULTS}' for w in where)}"
         if not skip_bad:
             raise AnalysisError(f"{what} (lrscale never writes NaN; --skip-bad drops these rows)")
         warnings.warn(f"dropped {what}", stacklevel=2)

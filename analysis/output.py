@@ -7,13 +7,12 @@ line (the analysis commands, the sweep command drawing its figures) reports thes
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from analysis.load import AnalysisError
+from lrscale.files import atomic_write
 
 
 class OutputError(AnalysisError):
@@ -57,13 +56,9 @@ def replace(path: str | Path, write: Callable[[Path], object], what: str) -> Pat
     """Write path by write(tmp) into a hidden temporary file beside it, then os.replace: a reader
     sees the old file or the new one, never half of one; on failure the temporary file goes."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # hidden: the loaders skip it
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        atomic_write(path, write)  # its temporary file is hidden: the loaders skip it
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         if path.is_dir():
             raise OutputError(f"{path}: is a directory; cannot write {what} there") from None
         if (f := _file_in_the_way(path.parent)) is not None:
@@ -73,13 +68,44 @@ def replace(path: str | Path, write: Callable[[Path], object], what: str) -> Pat
         raise OutputError(
             f"{path}: cannot write {what} ({reason(e)}); nothing half-written was left"
         ) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return path
 
 
 def write_text(path: str | Path, text: str, what: str) -> Path:
     """replace() for a text file (UTF-8)."""
     return replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
+
+
+# The analysis writes its tables (and report) into a folder of its own: `_analysis`, or one
+# named by --out. A file it would replace there must be one of its own; a folder that holds a
+# sweep's results must not take them (pandas.read_parquet(<run dir>) reads every parquet there).
+MARK = b"lrscale_analysis"  # in the key-value metadata of every analysis table
+
+
+def folder_for_tables(path: Path, what: str) -> None:
+    """Refuse a folder that holds a sweep's results as the place of the analysis' outputs."""
+    from lrscale.results import CURVES, RESULTS
+
+    if (path / RESULTS).exists() or (path / CURVES).exists():
+        raise OutputError(
+            f"{path}: holds a sweep's results; {what} and the analysis tables go in a folder of "
+            f"their own (by default {path / '_analysis'}); nothing was changed"
+        )
+
+
+def own(path: Path) -> None:
+    """Refuse (OutputError) a file at path that is not an output of the analysis: one is absent,
+    in `_analysis`, or an analysis table by its metadata."""
+    if not path.exists() or path.parent.name == "_analysis":
+        return
+    try:
+        import pyarrow.parquet as pq
+
+        if MARK in (pq.read_schema(path).metadata or {}):
+            return
+    except Exception:  # noqa: BLE001 - not parquet at all: not ours
+        pass
+    raise OutputError(
+        f"{path}: exists and is not one of lrscale's analysis outputs; nothing was changed: "
+        "choose another --out"
+    )

@@ -14,10 +14,13 @@ from analysis.cli import run
 
 def main(argv=None) -> int:
     def body(args, a):
-        from analysis import figures
-        from analysis.pipeline import FIGURES, out_dir, write_tables
+        from analysis import figures, tables
+        from analysis.pipeline import ANALYSIS, FIGURES, out_dir, write_tables
 
         out = Path(args.out) if args.out else out_dir(args.paths, FIGURES)
+        tables.check(
+            a, Path(args.out) if args.out else out_dir(args.paths, ANALYSIS), "the figures"
+        )
         fmts = args.format.split(",")
         files = figures.draw(a, out, fmts)
         written = write_tables(a, args.paths, args.out)

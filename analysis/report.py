@@ -36,13 +36,21 @@ def _write(a, paths, out, formats=None) -> Path:
     from analysis.output import OutputError
     from analysis.pipeline import REPORT, out_dir
     from analysis.report_sections import shown
-    from analysis.report_text import render
+    from analysis.report_text import TITLE, render
 
     path = Path(out) if out else out_dir(paths, REPORT)
     if path.is_dir():
         raise OutputError(
             f"{path}: is a directory; --out names the report file, e.g. {path / 'report.md'}"
         )
+    if path.suffix != ".md":
+        raise OutputError(f"{path}: --out names the report, a markdown file (.md)")
+    if path.exists() and not path.read_text(errors="replace").startswith(TITLE):
+        raise OutputError(
+            f"{path}: exists and is not a report of lrscale's; nothing was changed: choose "
+            "another --out"
+        )
+    tables.check(a, path.parent, "the report")
     figs = figures.draw(a, path.parent / "figures", formats or figures_base.FORMATS)
     tables.write(a, path.parent)  # the tables the report is written from
     text = render(a, figs, path.parent, [shown(p) for p in paths])

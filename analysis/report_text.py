@@ -35,6 +35,8 @@ from analysis.report_sections import (
 from lrscale.config import ModelConfig, OptimizerConfig
 from lrscale.results import RESULTS, read_meta
 
+TITLE = "# Optimal learning rate vs batch size"  # the report's first line
+
 
 def _params(f) -> str:
     names = laws.PARAMS[f["law"]]
@@ -73,7 +75,7 @@ def _settings(res: pd.DataFrame) -> str:
 def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[str]) -> str:
     """The report as markdown; figure links relative to base."""
     s = a.summary
-    out = ["# Optimal learning rate vs batch size", ""]
+    out = [TITLE, ""]
     out += [
         f"{len(s)} sweep(s), {len(a.res):,} lanes, read from "
         + ", ".join(f"`{p}`" for p in sources)

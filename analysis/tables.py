@@ -155,11 +155,9 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write(a, out: Path) -> list[Path]:
-    """Every table of the analysis `a` (analysis.pipeline.Analysis) into out (made if needed);
-    OutputError naming the path otherwise."""
-    out = output.make_dir(Path(out), "the analysis tables")
-    frames = {
+def frames(a) -> dict[str, pd.DataFrame]:
+    """{file name: table} of the analysis `a` (analysis.pipeline.Analysis)."""
+    out = {
         SWEEPS: a.summary,
         BUDGET: a.opt,
         THEORY: a.theory,
@@ -169,10 +167,36 @@ def write(a, out: Path) -> list[Path]:
     }
     if a.data is not None:
         d = a.data
-        frames |= {OPTIMA: d.optima.reindex(columns=OPTIMA_COLUMNS), LAWS: d.laws, ACROSS: d.table}
+        out |= {OPTIMA: d.optima.reindex(columns=OPTIMA_COLUMNS), LAWS: d.laws, ACROSS: d.table}
+    return out
+
+
+def check(a, out: Path, what: str) -> None:
+    """Refuse out as the folder of the analysis' outputs (`what` beside the tables) before
+    anything is written: a folder holding a sweep's results, or files of the tables' names that
+    the analysis did not write (OutputError naming them)."""
+    output.folder_for_tables(Path(out), what)
+    for name in frames(a):
+        output.own(Path(out) / name)
+
+
+def write(a, out: Path) -> list[Path]:
+    """Every table of the analysis `a` (analysis.pipeline.Analysis) into out (made if needed);
+    OutputError naming the path otherwise."""
+    check(a, out, "the figures")
+    out = output.make_dir(Path(out), "the analysis tables")
     paths = []
-    for name, df in frames.items():
+    for name, df in frames(a).items():
         path = out / name
-        output.replace(path, lambda tmp, df=df: _clean(df).to_parquet(tmp, index=False), name)
+        output.replace(path, lambda tmp, df=df: _to_parquet(df, tmp), name)
         paths.append(path)
     return paths
+
+
+def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_clean(df), preserve_index=False)
+    meta = {**(table.schema.metadata or {}), output.MARK: b"1"}
+    pq.write_table(table.replace_schema_metadata(meta), path)

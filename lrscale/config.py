@@ -220,7 +220,6 @@ def to_config(dcfg) -> Config:
         name = task.get("name", "regression") if isinstance(task, dict) else None
         if name not in TASK_SCHEMAS:
             raise ConfigError(f"task.name must be one of {', '.join(TASKS)} (got {name!r})")
-        _renamed(task, name)
         base = OmegaConf.structured(Config(task=TASK_SCHEMAS[name]()))
         return OmegaConf.to_object(OmegaConf.merge(base, plain))
     except MissingMandatoryValue as e:
@@ -239,19 +238,6 @@ MUST_SET = {
 }
 
 
-def _renamed(task: dict, name: str) -> None:
-    """Refuse `task.name=X` over another task's keys: the task is chosen with `task=X`."""
-    keys = set(task) - {"name"}
-    if keys <= {f.name for f in dataclasses.fields(TASK_SCHEMAS[name])}:
-        return
-    for other, schema in TASK_SCHEMAS.items():
-        if other != name and keys <= {f.name for f in dataclasses.fields(schema)}:
-            raise ConfigError(
-                f"task.name: choose the task with task={name}, not task.name={name} (which "
-                f"keeps the keys of task={other})"
-            )
-
-
 def no_such_key(key: str, task: str | None = None) -> str:
     """`key: no such key`, with the declared key nearest to it (among the keys of `task`, when
     the key is a task's)."""
@@ -267,7 +253,7 @@ def no_such_key(key: str, task: str | None = None) -> str:
             node = getattr(node, part, None)
         keys = [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
     close = difflib.get_close_matches(name, keys, n=1)
-    hint = f"; did you mean {parent}.{close[0]}?" if close else ""
+    hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))}?" if close else ""
     return f"{key}: no such key{hint} (`lrscale-sweep --help` lists every key)"
 
 

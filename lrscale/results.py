@@ -13,9 +13,10 @@ metadata of both files under the key `lrscale`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from lrscale.files import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +65,8 @@ CURVE_METRIC_COLUMNS = {"eval_accuracy": "Float64"}  # like final_eval_accuracy
 
 
 def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:
-    """Write df to path through a hidden temporary file and os.replace: readers never see half."""
+    """Write df to path, whole or not at all (lrscale.files.atomic_write), with the run
+    metadata."""
     import pyarrow as pa  # here, not at the top: the command line's start-up does without it
     import pyarrow.parquet as pq
 
@@ -72,9 +74,7 @@ def write_table(df: pd.DataFrame, path: Path, meta: dict) -> None:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str).encode()}
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def read_meta(path: Path) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import sys
 from pathlib import Path
 
 import flax.errors
@@ -38,10 +39,13 @@ def _why(e: BaseException, first_sentence: bool = False) -> str:
     return f"{type(e).__name__}: {text[:300]}"
 
 
-def _class(target: str) -> type:
+def _class(target: str) -> tuple[type, list[str]]:
+    """The class model.target names, and the source files of the user's modules its import
+    loaded (its own first; installed packages and the standard library left out)."""
     module_name, _, name = target.rpartition(".")
     if not module_name:
         raise ConfigError(f"model.target: {target!r} is not a dotted path (package.module.Class)")
+    before = set(sys.modules)
     try:
         module = importlib.import_module(module_name)
     except SystemExit as e:  # a module that exits when imported is an import failure too
@@ -56,18 +60,22 @@ def _class(target: str) -> type:
         raise ConfigError(f"model.target: {module_name} has no {name}")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ConfigError(f"model.target: {target} is not a flax.linen.Module class")
-    return cls
+    installed = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(nn.__file__).parents[2])}
+    loaded = sorted(set(sys.modules) - before - {module_name})
+    files = [getattr(sys.modules[m], "__file__", None) for m in loaded]
+    users = [f for f in files if f and not any(f.startswith(p) for p in installed)]
+    return cls, [inspect.getfile(cls), *users]
 
 
-def source_digest(cls: type) -> str:
-    """sha256 of the source file that defines cls (first 16 hex digits)."""
-    try:
-        raw = Path(inspect.getfile(cls)).read_bytes()
-    except (OSError, TypeError) as e:
-        raise ConfigError(
-            f"model.target: the source of {cls.__name__} cannot be read ({e})"
-        ) from None
-    return hashlib.sha256(raw).hexdigest()[:16]
+def source_digest(files: list[str]) -> str:
+    """sha256 of the bytes of these source files, in order (first 16 hex digits)."""
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            h.update(Path(f).read_bytes())
+        except OSError as e:
+            raise ConfigError(f"model.target: its source {f} cannot be read ({e})") from None
+    return h.hexdigest()[:16]
 
 
 def _traced(target: str, what: str, fn, *args):
@@ -100,13 +108,15 @@ def build(cfg: ModelConfig, task, dtype, batch_sizes) -> Model:
     task's held-out set, and differentiated; its output must be (batch, n_out) floats."""
     target, n_features, n_out = cfg.target, task.n_features, task.n_out
     batch_sizes = [*batch_sizes, task.columns.get("eval_size") or 1]
-    cls = _class(target)
+    cls, sources = _class(target)
     try:
         net = cls(n_out=n_out, **cfg.kwargs)
     except Exception as e:  # noqa: BLE001
         raise ConfigError(
             f"model.target: {target}(n_out={n_out}, **model.kwargs) failed ({_why(e)})"
         ) from None
+    if cfg.kwargs:  # a failure below may be a value of model.kwargs'
+        target = f"{target}({', '.join(f'{k}={v!r}' for k, v in cfg.kwargs.items())})"
     dtype = jnp.dtype(dtype)
     one = jax.ShapeDtypeStruct((1, n_features), dtype)
     params = _traced(
@@ -134,6 +144,8 @@ def build(cfg: ModelConfig, task, dtype, batch_sizes) -> Model:
             )
     _traced(target, "under jax.grad", jax.grad(lambda p, x: jnp.sum(net.apply(p, x))), params, one)
     n_params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
+    if n_params == 0:
+        raise ConfigError(f"model.target: {target} has no parameters: there is nothing to train")
     try:
         cost = jax.jit(net.apply).lower(params, one).cost_analysis()
     except Exception as e:  # noqa: BLE001
@@ -149,5 +161,5 @@ def build(cfg: ModelConfig, task, dtype, batch_sizes) -> Model:
         train_flops=3 * flops,
         activations=max(n_out, touched // 4),
         # the module's source and size: an edited module is another sweep
-        identity={"model_source_sha256": source_digest(cls), "model_n_params": n_params},
+        identity={"model_source_sha256": source_digest(sources), "model_n_params": n_params},
     )

@@ -91,12 +91,14 @@ def main(dcfg: DictConfig) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as e:
+        if not e.done:
+            callbacks.discard(out_dir)
         print(f"{e}; resume with:\n  {resume}", file=sys.stderr)
-        sys.exit(128 + e.signum)
+        interrupts.exit_now(128 + e.signum)
     _left["dir"] = None  # holds results now: an interrupt leaves it as it is
-    print(summary(df).to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"results: {out_dir / RESULTS}")
     _left["note"] = results_safe(out_dir)
+    print(summary(df).to_string(float_format=lambda v: f"{v:.4g}", na_rep="–"))
+    print(f"results: {out_dir / RESULTS}")
     if cfg.plot.enabled:
         ahead.join()  # in a multirun too: its figures, drawn whole by PlotSweep, never race it
         if hc.mode.name != "MULTIRUN":
@@ -107,17 +109,21 @@ def cli() -> None:
     """The console entry point (after `sweeps.run` installed lrscale.interrupts): a multirun's
     jobs checked before any starts, Hydra's own errors as one `error: <key>: ...` line, and an
     interrupt as one line saying what it left behind."""
-    argv = sys.argv[1:] = command.plot_shorthand(sys.argv[1:])
+    argv = sys.argv[1:] = command.normalised(sys.argv[1:])
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises instead of printing its report
     try:
-        if "-m" in argv or "--multirun" in argv:
-            why = multirun.check(argv)
-            if why:
-                print(f"error: {why}", file=sys.stderr)
-                sys.exit(2)
+        why = command.renamed_option(argv) or (
+            multirun.check(argv) if "-m" in argv or "--multirun" in argv else None
+        )
+        if why:
+            print(f"error: {why}", file=sys.stderr)
+            sys.exit(2)
         interrupts.check()
-        main()
+        try:
+            main()
+        finally:  # a full disk under stdout is said here, not at the interpreter's exit
+            sys.stdout.flush()
     except (HydraException, OmegaConfBaseException) as e:
         if full:
             raise
@@ -127,3 +133,6 @@ def cli() -> None:
         if _left["dir"] is not None:
             callbacks.discard(_left["dir"])
         interrupts.stop("", _left["note"])
+    except OSError as e:  # what nothing else catches: the output cannot be written (a full disk)
+        print(f"error: {e.strerror or e}", file=sys.stderr)
+        interrupts.exit_now(2)

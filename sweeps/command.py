@@ -17,6 +17,28 @@ def plot_shorthand(argv: list[str]) -> list[str]:
     return [re.sub(r"^(\+{0,2})plot=(?!\{)", r"\1plot.enabled=", a) for a in argv]
 
 
+def normalised(argv: list[str]) -> list[str]:
+    """argv as Hydra reads it: the plot shorthand expanded, and -m (--multirun) first, where
+    Hydra's own parser needs it whatever its place on the line."""
+    flags = [a for a in argv if a in ("-m", "--multirun")]
+    return flags + plot_shorthand([a for a in argv if a not in flags])
+
+
+def renamed_option(argv: list[str]) -> str | None:
+    """Why an override that sets a group's name (`optimizer.name=adam`) cannot be used: the
+    other keys keep the values of the option chosen (SGD's momentum 0, say), so the sweep would
+    run one optimizer under another's name; the group itself is chosen with `optimizer=adam`."""
+    for a in argv:
+        m = re.fullmatch(r"\+{0,2}(task|model|optimizer)\.name=(.*)", a)
+        if m:
+            group, value = m.groups()
+            return (
+                f"{group}.name: choose the {group} with {group}={value}, not {group}.name={value} "
+                f"(which keeps the keys and values of the {group} it renames)"
+            )
+    return None
+
+
 def dir_override(key: str, path: str) -> str:
     """`key=path` as one shell word that Hydra parses back to path (spaces, non-ASCII, quotes)."""
     if re.fullmatch(r"[A-Za-z0-9_\-+./:%@~]+", path):
@@ -63,9 +85,13 @@ def _unparsable(argv: list[str]) -> str | None:
                 f"overrides: {a!r} is not key=value: the shell split a value at a space; quote "
                 f"it whole, e.g. {dir_override('task.path', 'my ' + a)}"
             )
+        if value.startswith(("[", "{")):
+            return (
+                f"{key}: Hydra cannot read {value!r}: a list is written [1,4,16], a mapping {{a:1}}"
+            )
         return (
-            f"{key}: Hydra cannot read {value!r} as one value (spaces, brackets, quotes or "
-            f"'=' in it): quote it, e.g. {dir_override(key, value)}"
+            f"{key}: Hydra cannot read {value!r} as one value (a space, bracket, quote, '=' or "
+            f"non-ASCII letter in it): quote it, e.g. {dir_override(key, value)}"
         )
     return None
 
@@ -73,7 +99,7 @@ def _unparsable(argv: list[str]) -> str | None:
 def hydra_error(e: Exception, argv: list[str]) -> str:
     """Hydra's error for a bad override or option, in one line: `<key>: <what is wrong>` and,
     where a user can fix it by typing something else, what to type."""
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
@@ -81,7 +107,7 @@ def hydra_error(e: Exception, argv: list[str]) -> str:
         options = ", ".join(e.options or [])
         return f"{group or 'config'}: no option {option!r} (options: {options})"
     text = " ".join(str(e).split())
-    if "Error parsing override" in text or "Ambiguous value" in text or "mismatched input" in text:
+    if isinstance(e, OverrideParseException) or "Ambiguous value" in text:
         why = _unparsable(argv)
         if why:
             return why
@@ -93,6 +119,6 @@ def hydra_error(e: Exception, argv: list[str]) -> str:
         value = next((a.split("=", 1)[1] for a in argv if a.startswith(key + "=")), "...")
         if parent == "model.kwargs":
             return f"{key}: model.kwargs holds no key {name!r} yet: add it with a +, +{key}={value}"
-        task = next((a.split("=", 1)[1] for a in argv if a.startswith("task=")), "regression")
-        return no_such_key(key, task)
+        tasks = [a.split("=", 1)[1] for a in argv if a.startswith("task=")]
+        return no_such_key(key, tasks[-1] if tasks else "regression")  # the last one counts
     return f"{key}: {first}"

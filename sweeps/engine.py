@@ -21,7 +21,7 @@ import optax
 import models
 import tasks
 from lrscale import optimizers
-from lrscale.config import Config
+from lrscale.config import Config, ConfigError
 
 
 class Lanes(NamedTuple):
@@ -123,6 +123,22 @@ def build(cfg: Config) -> Problem:
     """Load and check the task's data and the model; ConfigError names the key or file at fault."""
     task = tasks.build(cfg)
     return Problem(task, models.build(cfg.model, task, cfg.sweep.dtype, cfg.sweep.batch_sizes))
+
+
+def check_first_outputs(cfg: Config, prob: Problem, n: int = 8) -> None:
+    """Refuse a user's model whose outputs at initialisation (seed 0) are not finite on the first
+    training examples: every lane would diverge at step 0, whatever its learning rate."""
+    if cfg.model.name != "custom" or "x_train" not in prob.task.data:
+        return
+    dtype = jnp.dtype(cfg.sweep.dtype)
+    x = jnp.asarray(prob.task.data["x_train"][:n])
+    out = prob.model.apply(prob.model.init(tasks.seed_keys(0).init, dtype), x)
+    if not bool(jnp.all(jnp.isfinite(out))):
+        raise ConfigError(
+            f"model.target: {cfg.model.target} returns non-finite outputs (NaN or inf) at "
+            f"initialisation on the first {len(x)} training examples: every lane would diverge "
+            "before its first step"
+        )
 
 
 def _tree_where(c, new, old):

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import jax
 from jax.experimental import serialize_executable
 
+from lrscale.files import atomic_write
 from sweeps import engine
 
 LIBRARIES = ("jax", "jaxlib", "optax", "flax")
@@ -123,9 +124,8 @@ def save(folder: Path, k: str, compiled) -> None:
     """Store compiled under key k, and remove the entries unused for KEEP_DAYS."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{k}.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_bytes(pickle.dumps(serialize_executable.serialize(compiled)))
-        os.replace(tmp, folder / f"{k}.bin")
+        payload = pickle.dumps(serialize_executable.serialize(compiled))
+        atomic_write(folder / f"{k}.bin", lambda tmp: tmp.write_bytes(payload))
         old = time.time() - KEEP_DAYS * 86400
         for f in folder.glob("*.bin"):
             if f.stat().st_mtime < old:

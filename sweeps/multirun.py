@@ -27,8 +27,8 @@ def jobs(argv: list[str]) -> list[list[str]] | None:
 
 
 def check(argv: list[str]) -> str | None:
-    """Why a job of the multirun on argv cannot run (its values, or its composition), naming the
-    job; None when every job's values are fine."""
+    """Why a job of the multirun on argv cannot run (its values, its composition, or the data
+    files of a file task), naming the job; None when every job is fine."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -44,7 +44,11 @@ def check(argv: list[str]) -> str | None:
     for i, job in enumerate(todo):
         mine = [o for o in job if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
         try:
-            validate(compose(mine))
+            cfg = validate(compose(mine))
+            if cfg.task.name == "file":  # its files are read now: a bad one stops no job midway
+                from tasks import files
+
+                files.build(cfg)
         except ConfigError as e:
             why = str(e)
         except (HydraException, OmegaConfBaseException) as e:

@@ -191,8 +191,16 @@ def sweep_noise_scales(
     check_args(batch_size, lr, seeds, n)
     path = results_file(run_dir)
     res, cfg = _stored(path)
-    with jax.enable_x64(cfg.sweep.dtype == "float64"):
-        table = _sweep_noise_scales(cfg, res, batch_size, lr, seeds, n, path)
+    try:
+        with jax.enable_x64(cfg.sweep.dtype == "float64"):
+            table = _sweep_noise_scales(cfg, res, batch_size, lr, seeds, n, path)
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        raise MeasureError(
+            f"--n {n}: the measurement ran out of memory ({str(e).splitlines()[0][:160]}): use a "
+            "smaller --n"
+        ) from None
     table.insert(0, "sweep_id", str(res["sweep_id"].iloc[0]))
     out = path.parent / NOISE_SCALE
     try:

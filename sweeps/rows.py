@@ -86,9 +86,11 @@ TIMING = ["batch_size", "compile_s", "run_s"]
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per batch size: best lr on the grid (mean eval loss over seeds), its loss, diverged lanes."""
+    """Per batch size: best lr on the grid (mean eval loss over seeds; NaN where every lr has a
+    diverged seed), its loss, diverged lanes."""
     mean = df.groupby(["batch_size", "lr"])["final_eval_loss"].mean().reset_index()
     best = mean.loc[mean.groupby("batch_size")["final_eval_loss"].idxmin()].set_index("batch_size")
+    best.loc[np.isinf(best["final_eval_loss"]), "lr"] = np.nan  # every lr diverged: no best
     # a batch size resumed with more seeds has one timing per part
     t = (
         pd.DataFrame(df.attrs["timings"], columns=TIMING)

@@ -77,10 +77,12 @@ class Interrupted(Exception):
 
 
 class _Signals:
-    """First SIGINT/SIGTERM: stop after the batch size in progress; a second one: stop now."""
+    """First SIGINT/SIGTERM: stop after the batch size in progress; a second one: stop now
+    (Interrupted, raised where the loop is; tables are replaced whole, so only complete ones
+    are left). `done` counts the batch sizes written, of `total`."""
 
-    def __init__(self):
-        self.signum = None
+    def __init__(self, done: int, total: int):
+        self.signum, self.done, self.total = None, done, total
 
     def __enter__(self):
         interrupts.check()  # a signal that came before (and was swallowed on its way)
@@ -94,9 +96,8 @@ class _Signals:
 
     def _handle(self, signum, frame):
         if self.signum is not None:
-            # Results are replaced atomically, so dying here leaves only complete files.
             print(f"\n{signal.Signals(signum).name} again: stopping now.", file=sys.stderr)
-            os._exit(128 + signum)
+            raise Interrupted(signum, self.done, self.total)
         self.signum = signum
         print(
             f"\n{signal.Signals(signum).name}: stopping after the batch size in progress "
@@ -157,6 +158,8 @@ def run_sweep(cfg: Config, out_dir: str | Path, started=None) -> pd.DataFrame:
         print(f"note: {note}", file=sys.stderr)
     for b in cfg.sweep.batch_sizes:
         batch.check_fits(cfg, prob, b)
+    with jax.enable_x64(cfg.sweep.dtype == "float64"):
+        engine.check_first_outputs(cfg, prob)
     out_dir = Path(out_dir)
     rundir.check_room(cfg, out_dir)
     with rundir.claim(ident, out_dir):
@@ -208,8 +211,9 @@ def _train(cfg: Config, prob, ident, out_dir: Path, rows: dict, curves: dict, ti
     threads = max(1, min(os.cpu_count() or 1, len(order)))
     pool = ThreadPoolExecutor(threads)
     ahead = {b: prepare(b) for b in order[:threads]}
+    finished = sum(b in rows and b not in todo for b in batch_sizes)
     try:
-        with _Signals() as sig:
+        with _Signals(finished, len(batch_sizes)) as sig:
             for i, b in enumerate(order):
                 nxt = order[i + threads] if i + threads < len(order) else None
                 seeds, lanes = todo[b], len(lrs) * len(todo[b])
@@ -233,10 +237,10 @@ def _train(cfg: Config, prob, ident, out_dir: Path, rows: dict, curves: dict, ti
                 # Rewritten after every batch size: an interrupted sweep keeps what it finished.
                 results.write_table(_ordered(curves, batch_sizes), out_dir / results.CURVES, meta)
                 results.write_table(_ordered(rows, batch_sizes), out_dir / results.RESULTS, meta)
+                sig.done += 1
                 bar.update(work[b])
                 if sig.signum is not None:
-                    finished = sum(b in rows and b not in todo for b in batch_sizes)
-                    raise Interrupted(sig.signum, finished + order.index(b) + 1, len(batch_sizes))
+                    raise Interrupted(sig.signum, sig.done, sig.total)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a compile still running is abandoned
         bar.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.base import Task, from_arrays, need, split
+from tasks.arrays import from_arrays, split
+from tasks.base import Task, need
 
 NAME = "digits"
 

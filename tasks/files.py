@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from lrscale.config import ConfigError
-from tasks.base import Task, finite, from_arrays, split
+from tasks.arrays import from_arrays, split
+from tasks.base import Task, finite
 
 NAME = "file"
 
@@ -154,7 +155,15 @@ def _columns(df: pd.DataFrame, t, path: Path, key: str, features: list[str] | No
         )
     for c in features:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            raise ConfigError(f"task.features: column {c!r} of {path} is not numeric")
+            which = "task.features" if key == "task.path" else key
+            raise ConfigError(f"{which}: column {c!r} of {path} is not numeric")
+        if pd.api.types.is_integer_dtype(df[c]) and (
+            df[c].astype(np.float64).nunique() < df[c].nunique()
+        ):
+            raise ConfigError(
+                f"{key}: column {c!r} of {path} holds integers beyond 2^53, which lose their "
+                "differences as floating-point numbers"
+            )
     y = df[t.target]
     if t.kind == "regression" and not (
         pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
@@ -176,7 +185,7 @@ def load(path_str: str, key: str, t, features: list[str] | None = None) -> Table
     columns to take by name (those of the training file, for a test file)."""
     path = Path(path_str).expanduser()
     if not path.exists():
-        raise ConfigError(f"{key}: no such file: {path}")
+        raise ConfigError(f"{key}: no such file: {path.absolute()}")
     if path.is_dir():
         raise ConfigError(f"{key}: {path} is a directory, not a data file")
     if path.suffix.lower() not in EXTENSIONS:
@@ -190,6 +199,12 @@ def load(path_str: str, key: str, t, features: list[str] | None = None) -> Table
         raise ConfigError(f"{key}: {path} cannot be read ({e.strerror or e})") from None
     notes: list[str] = []
     if path.suffix.lower() == ".npz":
+        for name in ("features", "target"):
+            if getattr(t, name) is not None:
+                raise ConfigError(
+                    f"task.{name}: {path} is an .npz, whose arrays x and y have no columns to "
+                    f"name: leave task.{name} unset"
+                )
         x, y = _npz(raw, path, key)
         used = None
     else:
@@ -238,6 +253,7 @@ def build(cfg) -> Task:
         x_y,
         held_out,
         where=f"task.path: {t.path}",
+        where_eval=f"task.test_path: {t.test_path}" if t.test_path else None,
         max_batch=max(cfg.sweep.batch_sizes),
         dtype=cfg.sweep.dtype,
         standardize=t.standardize,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
+import io
 import random
 from pathlib import Path
 
 import numpy as np
 
 from lrscale.config import user_cache_dir
-from tasks.base import Task, from_arrays, need
+from lrscale.files import atomic_write
+from tasks.arrays import from_arrays
+from tasks.base import Task, need
 
 NAME = "mnist1d"
 
@@ -43,10 +45,7 @@ def mnist1d_cached(n: int, seed: int, cache: Path | None = None):
     x, y = mnist1d_arrays(n, seed)
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, x=x, y=y)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_bytes(_npz_bytes(x, y)))
     except OSError:
         pass  # an unwritable cache only costs regenerating next time
     return x, y
@@ -67,3 +66,9 @@ def build(cfg) -> Task:
         sequence=True,
         identity={"task_generator": f"mnist1d {version}"},  # another version, other data
     )
+
+
+def _npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, x=x, y=y)
+    return buf.getvalue()

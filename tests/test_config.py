@@ -85,7 +85,8 @@ BAD_SCHEMA = [
         "it with a +, +model.kwargs.hidden=8",
     ),
     ("task.name=file", "task.name: choose the task with task=file, not task.name=file"),
-    ("sweep.batch_sizes=[1,", "overrides:"),
+    ("optimizer.name=momentum", "optimizer.name: choose the optimizer with optimizer=momentum"),
+    ("sweep.batch_sizes=[1,", "sweep.batch_sizes: Hydra cannot read '[1,': a list is written"),
     ("sweep.memory_gb=inf", "sweep.memory_gb must be a finite number (got inf)"),
 ]
 

@@ -154,7 +154,11 @@ def test_values_beyond_float32_without_standardising_are_refused(tmp_path, colum
     msg = _refused(_file(tmp_path / "t.csv", *REG, "task.standardize=false"), tmp_path / "out")
     assert msg.startswith("task.path: ") and "float32" in msg and "task.standardize=true" in msg
     cfg = _file(tmp_path / "t.csv", *REG, "task.standardize=false", "sweep.dtype=float64")
-    assert np.isfinite(engine.build(cfg).task.data["x_train"]).all()
+    if column == "y":  # its squared error overflows float64 too
+        msg = _refused(cfg, tmp_path / "out64")
+        assert "overflows float64: set task.standardize=true" in msg and "dtype" not in msg
+    else:
+        assert np.isfinite(engine.build(cfg).task.data["x_train"]).all()
 
 
 # ---- 5, 6. nothing to learn, or the answer among the features --------------------------------
@@ -223,3 +227,94 @@ def test_a_module_that_exits_on_import_is_an_import_failure(tmp_path):
     target = "model.target=tests.data.exit_net.Net"
     msg = _refused(make_config(*FAST, "task=digits", "model=custom", target), tmp_path / "out")
     assert msg.startswith("model.target: importing tests.data.exit_net called sys.exit(0)")
+
+
+# ---- a second hostile pass: what else gave a wrong table ---------------------------------------
+
+
+def test_a_continuous_target_is_no_classification(tmp_path):
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    cls = ["task.kind=classification", "task.target=y"]
+    msg = _refused(_file(tmp_path / "t.csv", *cls), tmp_path / "out")
+    assert "classes in 48 training examples: a number to predict is task.kind=regression" in msg
+
+
+def test_held_out_labels_unseen_in_training_are_refused_and_mixed_types_compared_as_text(
+    tmp_path,
+):
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"a": rng.normal(size=40), "label": np.arange(40) % 2})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    cls = ["task.kind=classification", "task.target=label"]
+    test = pd.DataFrame({"a": rng.normal(size=10), "label": ["0", "1"] * 5})
+    test.to_csv(tmp_path / "strings.csv", index=False)
+    cfg = _file(tmp_path / "train.csv", *cls, f"task.test_path={tmp_path / 'strings.csv'}")
+    assert engine.build(cfg).task.n_out == 2  # "0" and 0 are one class
+    test.assign(label=[0, 1, 2, 0, 1] * 2).to_csv(tmp_path / "unseen.csv", index=False)
+    cfg = _file(tmp_path / "train.csv", *cls, f"task.test_path={tmp_path / 'unseen.csv'}")
+    msg = _refused(cfg, tmp_path / "out")
+    assert msg.startswith("task.test_path: ") and "held-out labels that no training example" in msg
+
+
+def test_held_out_data_on_another_scale_is_refused_naming_the_test_file(tmp_path):
+    _table().to_csv(tmp_path / "train.csv", index=False)
+    _table(20, seed=1).assign(a=lambda f: f["a"] * 1e300).to_csv(tmp_path / "far.csv", index=False)
+    cfg = _file(tmp_path / "train.csv", *REG, f"task.test_path={tmp_path / 'far.csv'}")
+    msg = _refused(make_config(*[*FILE, f"task.path={tmp_path / 'train.csv'}", *REG,
+                                 f"task.test_path={tmp_path / 'far.csv'}", "sweep.dtype=float64"]),
+                   tmp_path / "out")  # fmt: skip
+    assert msg.startswith("task.test_path: ") and "training standard deviations away" in msg
+    assert _refused(cfg, tmp_path / "out").startswith("task.test_path: ")
+
+
+def test_npz_files_have_no_columns_to_name(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(40, 3)), y=np.arange(40.0))
+    msg = _refused(_file(tmp_path / "d.npz", "task.kind=regression", "task.features=[a]"),
+                   tmp_path / "out")  # fmt: skip
+    assert msg.startswith("task.features: ") and "leave task.features unset" in msg
+
+
+def test_integers_beyond_float64_precision_are_refused(tmp_path):
+    t = _table().assign(big=2**62 + np.arange(60))
+    t.to_csv(tmp_path / "t.csv", index=False)
+    msg = _refused(_file(tmp_path / "t.csv", *REG), tmp_path / "out")
+    assert msg.startswith("task.path: column 'big' of") and "beyond 2^53" in msg
+
+
+HELPER = "ACT = '{act}'\n"
+USES_HELPER = """import flax.linen as nn
+
+import helper
+
+
+class Net(nn.Module):
+    n_out: int
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(self.n_out)(getattr(nn, helper.ACT)(nn.Dense(8)(x)))
+"""
+
+
+def test_a_changed_module_that_the_model_imports_is_another_sweep(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    _table().to_csv(tmp_path / "reg.csv", index=False)
+    (tmp_path / "usehelper.py").write_text(USES_HELPER)
+    net = ["model=custom", "model.target=usehelper.Net", *REG]
+
+    def sweep_id_with(act):
+        (tmp_path / "helper.py").write_text(HELPER.format(act=act))
+        for m in ("usehelper", "helper"):
+            sys.modules.pop(m, None)
+        importlib.invalidate_caches()
+        return sweep_id(_file(tmp_path / "reg.csv", *net))
+
+    assert sweep_id_with("relu") != sweep_id_with("sigmoid")
+
+
+def test_a_model_without_parameters_or_with_non_finite_outputs_is_refused(tmp_path):
+    for net, says in (("NoParameters", "has no parameters"), ("NaNOutput", "non-finite outputs")):
+        target = f"model.target=tests.data.nets.{net}"
+        cfg = make_config(*FAST, "task=digits", "model=custom", target)
+        assert says in _refused(cfg, tmp_path / "out")

@@ -26,7 +26,7 @@ def test_a_nan_loss_is_refused_naming_the_file_or_dropped_and_counted(tmp_path):
     df = synth.results(lambda B: 1e-3 * B**0.5)
     df.loc[df.index[[2, 7, 11]], "final_eval_loss"] = np.nan
     synth.write(tmp_path / "run", df)
-    with pytest.raises(AnalysisError, match=r"3 rows with a NaN loss in .*run/results.parquet"):
+    with pytest.raises(AnalysisError, match=r"3 rows with a NaN loss, .* in .*run/results.parquet"):
         load(tmp_path)
     with pytest.warns(UserWarning, match="dropped 3 rows"):
         kept = load(tmp_path, skip_bad=True)

@@ -49,17 +49,33 @@ def test_a_multirun_with_one_bad_job_runs_none_and_leaves_nothing(tmp_path, swee
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_job_that_fails_mid_multirun_keeps_the_others_and_says_how_to_resume(tmp_path):
+FAST = ["sweep=smoke", "progress=false", "plot.enabled=false", "sweep.batch_sizes=[4]"]
+
+
+def test_a_multirun_reads_every_jobs_data_file_before_the_first_starts(tmp_path):
     pd.DataFrame({"a": np.arange(40.0), "y": np.arange(40.0) % 3}).to_csv(tmp_path / "d.csv")
-    data = ["task=file", "task.kind=regression", "task.target=y", "sweep.batch_sizes=[4]"]
-    paths = f"task.path={tmp_path / 'd.csv'},{tmp_path / 'nope.csv'}"
-    fast = ["sweep=smoke", "progress=false", "plot.enabled=false"]
-    r = cli("-m", *fast, *data, paths, f"hydra.sweep.dir={tmp_path / 'm'}", cwd=tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    data = ["task=file", "task.kind=regression", "task.target=y"]
+    paths = f"task.path={tmp_path / 'd.csv'},{tmp_path / 'empty.csv'}"
+    r = cli("-m", *FAST, *data, paths, f"hydra.sweep.dir={tmp_path / 'm'}", cwd=tmp_path)
+    line = _one_error_line(r)
+    assert line.startswith("error: task.path: ") and "empty.csv" in line, line
+    assert line.endswith(
+        "(job 1 of 2: task.path=" + str(tmp_path / "empty.csv") + "); no job was run"
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_job_that_fails_mid_multirun_keeps_the_others_and_says_how_to_resume(tmp_path):
+    nets = "model.target=tests.data.nets.TwoLayer,tests.data.nets.WrongShape"
+    sweep_dir = tmp_path / "m"
+    r = cli("-m", *FAST, "task=digits", "model=custom", nets, f"hydra.sweep.dir={sweep_dir}",
+            cwd=ROOT)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "error: task.path: no such file" in r.stderr
+    assert "error: model.target: tests.data.nets.WrongShape returns shape" in r.stderr
     assert "the jobs before it are kept: once this is fixed, resume with:" in r.stderr
     assert r.stderr.strip().splitlines()[-1].strip().startswith("python -m sweeps.run -m ")
-    assert (tmp_path / "m" / "0" / RESULTS).exists() and not (tmp_path / "m" / "1").exists()
+    assert (sweep_dir / "0" / RESULTS).exists() and not (sweep_dir / "1").exists()
 
 
 # ---- 9. a refusal removes only what it made ---------------------------------------------------
@@ -186,3 +202,52 @@ def test_an_interrupt_of_the_analysis_commands_is_one_line(tmp_path, command, si
         "whole; nothing half-written was left"
     )
     assert not list((tmp_path / "run").rglob(".*.tmp"))
+
+
+# ---- the analysis never writes over what is not its own ------------------------------------
+
+
+def test_the_report_and_its_tables_never_overwrite_files_of_a_run_or_of_the_user(tmp_path, capsys):
+    from analysis import plot, report
+
+    run = synth.write(tmp_path / "run", synth.results(lambda B: 0.01))
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "laws.parquet").write_bytes(b"the user's own file")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for out, says in (
+        (run / "results.parquet", "--out names the report, a markdown file (.md)"),
+        (run / "report.md", "holds a sweep's results; the report and the analysis tables go"),
+        (user / "report.md", "laws.parquet: exists and is not one of lrscale's analysis outputs"),
+    ):
+        assert report.main([str(run), "--boot", "10", "--out", str(out)]) == 2
+        assert says in capsys.readouterr().err
+    assert plot.main([str(run), "--boot", "10", "--out", str(run)]) == 2
+    assert "holds a sweep's results" in capsys.readouterr().err
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # nothing written, nothing replaced
+
+
+def test_an_interrupt_swallowed_by_a_callback_is_not_printed(capsys):
+    class Unraisable:
+        exc_type, exc_value, exc_traceback, err_msg, object = (
+            KeyboardInterrupt,
+            None,
+            None,
+            "",
+            None,
+        )
+
+    interrupts._unraisable(Unraisable)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_closing_summary_names_no_best_lr_where_every_lr_diverged():
+    from sweeps.rows import summary
+
+    df = pd.DataFrame({"batch_size": [1, 1, 4, 4], "lr": [0.1, 1.0, 0.1, 1.0]})
+    df["final_eval_loss"] = [np.inf, np.inf, 0.5, np.inf]
+    df["diverged"], df["steps"] = np.isinf(df["final_eval_loss"]), 8
+    df.attrs["timings"] = [{"batch_size": b, "compile_s": 1.0, "run_s": 1.0} for b in (1, 4)]
+    s = summary(df)
+    assert np.isnan(s.loc[1, "best_lr"]) and s.loc[4, "best_lr"] == 0.1
