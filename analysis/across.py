@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis import critical, estimator, optimum
+from analysis import critical, estimator, optimum, resample
 from analysis.load import KEYS, LABEL_COLUMNS
 
 EPS = 0.05  # B_crit target: the best loss at D times (1 + EPS)
@@ -201,7 +201,7 @@ def replicates(
     cb = cube(curves)
     S = cb.X[0].shape[0]
     rng = np.random.default_rng(seed)
-    W = np.vstack([np.ones(S), rng.multinomial(S, np.full(S, 1 / S), size=n_boot)])
+    W = np.vstack([np.ones(S), resample.weights(rng, S, n_boot)])
     M = [critical.weighted_means(X, W) for X in cb.X]  # per batch size: (R, L, P)
     rows = []
     for D in sorted(cb.samples):
@@ -213,7 +213,7 @@ def replicates(
             [M[k][:, :, np.flatnonzero(cb.grid[k] == D)[0]].min(axis=1) for k in have], axis=1
         )  # (R, K): each batch size's loss at its best grid lr
         i, xv, _ = estimator.argmin_refined(np.log10(B), best)
-        target = best.min(axis=1) * (1 + margin)
+        target = critical.target_margin(best.min(axis=1), margin)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample reaching nothing
             steps = np.stack(
@@ -244,13 +244,8 @@ def replicates(
 
 
 def percentiles(v: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap values without interpolation (a bound, +inf, stays one);
-    resamples where the quantity could not be had (nan) are left out."""
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return (np.nan, np.nan)
-    q = np.quantile(v, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
-    return float(q[0]), float(q[1])
+    """Percentile interval of bootstrap values without interpolation: a bound (+inf) stays one."""
+    return resample.percentile_interval(v, level, method="inverted_cdf")
 
 
 def across_data(

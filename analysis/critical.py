@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
+from analysis import resample
+
 Z95 = 1.959964
 
 
@@ -101,7 +103,7 @@ def boot_steps(curves: pd.DataFrame, target: float, n_boot: int, rng) -> tuple:
     """
     seeds = np.unique(curves["seed"])
     n = seeds.size
-    W_RxS = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    W_RxS = resample.weights(rng, n, n_boot)
     B_K, cols = [], []
     for B, g in curves.groupby("batch_size", sort=True):
         lrs = np.unique(g["lr"])
@@ -172,6 +174,26 @@ def fit_tradeoff(B, S) -> Tradeoff:
     )
 
 
+# The target loss that steps are counted to, by one of two named rules:
+#   "reachable" (the critical batch size of a whole sweep): a tenth of the way, in log loss,
+#       from the lowest loss every batch size reaches up to the initial loss;
+#   "margin" (B_crit(D), across the data budget): (1 + margin) times the best loss at D
+#       (analysis.across).
+# Both then fit S(B) = S_min + E_min / B (fit_tradeoff) to the steps at each batch size's best lr.
+
+
+def target_reachable(curves: pd.DataFrame) -> float:
+    """The "reachable" rule's target of a sweep's curves."""
+    floor = reachable_target(curves)
+    init = _mean_curves(curves).sort_values("step").groupby("batch_size")["eval_loss"].first()
+    return float(np.exp(np.log(floor) + 0.1 * (np.log(init.min()) - np.log(floor))))
+
+
+def target_margin(best: np.ndarray, margin: float) -> np.ndarray:
+    """The "margin" rule's target: (1 + margin) times the best loss (per resample, at one D)."""
+    return best * (1 + margin)
+
+
 def reachable_target(curves: pd.DataFrame, min_batches: int | None = None) -> float:
     """The lowest seed-mean loss that at least min_batches batch sizes (default all) reach."""
     best_B = _mean_curves(curves).groupby("batch_size")["eval_loss"].min().sort_values()
@@ -184,11 +206,8 @@ def critical_batch(
     curves: pd.DataFrame, target: float | None = None, n_boot: int = 200, seed: int = 0
 ) -> Critical:
     """Steps and samples to target per batch size, the S-E trade-off fit and its bootstrap."""
-    if target is None:
-        # a little above what the slowest batch size reaches, so every batch size counts
-        floor = reachable_target(curves)
-        init = _mean_curves(curves).sort_values("step").groupby("batch_size")["eval_loss"].first()
-        target = float(np.exp(np.log(floor) + 0.1 * (np.log(init.min()) - np.log(floor))))
+    if target is None:  # a little above what the slowest batch size reaches: every one counts
+        target = target_reachable(curves)
     table = steps_to_target(curves, target)
     fit = fit_tradeoff(table["batch_size"], table["steps"])
     table["steps_fit"], table["samples_fit"] = tradeoff_curve(
@@ -211,8 +230,7 @@ def critical_batch(
 
 def boot_ci(boot: pd.DataFrame, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile intervals of the bootstrap columns."""
-    q = [(1 - level) / 2, (1 + level) / 2]
-    return {c: tuple(float(v) for v in boot[c].quantile(q)) for c in boot.columns}
+    return {c: resample.percentile_interval(boot[c].to_numpy(), level) for c in boot.columns}
 
 
 def sweep_critical(curves: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> Critical | str:

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from analysis import metric
+from analysis import metric, resample
 from analysis.interval import METHOD, bounds
 
 # A neighbour rising this many times more than the other is a divergence cliff, not the flank of
@@ -67,7 +67,7 @@ def boot_means(L: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarr
 
     Seeds are resampled as units: lanes with one seed share data and init across lrs.
     """
-    idx = rng.integers(0, L.shape[1], size=(n_boot, L.shape[1]))
+    idx = resample.draws(rng, L.shape[1], n_boot)
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(L[:, idx], axis=-1).T
