@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import across, across_laws, figures_base
-from analysis.answers import fmt, interval
+from analysis.prose import fmt, interval
 from analysis.report_sections import link, table
 
 EXPONENTS = [  # (law in laws.parquet, parameter, what it says)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import theory_sweep
-from analysis.answers import fmt, interval, rows_of
+from analysis.homework import rows_of
 from analysis.pipeline import Analysis
+from analysis.prose import fmt, interval
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:

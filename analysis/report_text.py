@@ -11,19 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import figures_base, laws, metric, report_data, seeds
-from analysis.answers import (
-    answers,
-    fitted,
-    fmt,
-    interval,
-    level_of,
-    other_tasks,
-    rule_text,
-    slope_text,
-)
+from analysis import figures_base, laws, metric, report_data, seed_advice
+from analysis.homework import answers, other_tasks
 from analysis.interval import GRID_SD
 from analysis.pipeline import Analysis, notes
+from analysis.prose import fitted, fmt, interval, level_of, rule_text, slope_text
 from analysis.report_sections import (
     critical_batch,
     link,
@@ -131,7 +123,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         out += _zoo(s)
     for _, r in s.iterrows():
         out += _section(a, r, figs, base)
-    extra = notes(a) + a.problems + seeds.add_seeds(a.opt, a.fits)
+    extra = notes(a) + a.problems + seed_advice.add_seeds(a.opt, a.fits)
     if extra:
         out += ["## Notes", ""] + [f"- {n}" for n in extra] + [""]
     return "\n".join(out)

@@ -69,8 +69,9 @@ def main(dcfg: DictConfig) -> None:
 
     for note in unused(cfg):
         print(f"note: {note}", file=sys.stderr)
+    from sweeps.resume import NoRoomError
     from sweeps.rows import summary
-    from sweeps.rundir import OutputError, ResumeError
+    from sweeps.rundir import ResumeError
     from sweeps.sweep import Interrupted, run_sweep
 
     interrupts.check()
@@ -84,7 +85,7 @@ def main(dcfg: DictConfig) -> None:
         _left["note"] = f"finished jobs are kept; resume with:\n  {resume}"
     try:
         df = run_sweep(cfg, out_dir, started=lambda: save_records(hc, dcfg, out_dir))
-    except (ConfigError, OutputError) as e:
+    except (ConfigError, NoRoomError) as e:
         fail(str(e), hc, out_dir)
     except ResumeError as e:  # the directory is another sweep's or process's: leave it alone
         callbacks.tidy_sweep_root(hc, refused=True)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lrscale import results
-from lrscale.config import Config
 from sweeps.identity import Identity
 
 try:
@@ -39,10 +37,6 @@ class ResumeError(Exception):
 
 class BusyError(ResumeError):
     """Another process is writing into the output directory."""
-
-
-class OutputError(Exception):
-    """The output directory cannot take the results (no room on its disk)."""
 
 
 # Settings that the built task and model add (`sweeps.identity`), in words.
@@ -93,7 +87,7 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def _unreadable(path: Path, e: Exception) -> ResumeError:
+def unreadable(path: Path, e: Exception) -> ResumeError:
     why = (str(e).splitlines() or [type(e).__name__])[0]
     return ResumeError(
         f"{path} cannot be read as lrscale results ({why}): nothing was changed; "
@@ -152,7 +146,7 @@ def held(out_dir: Path) -> dict | None:
         df = pd.read_parquet(path)
         ids = sorted(set(df["sweep_id"].astype(str)))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _unreadable(ident if ident.exists() else path, e) from None
+        raise unreadable(ident if ident.exists() else path, e) from None
     if len(ids) != 1:
         return {"sweep_id": ", ".join(ids), "settings": {}}
     first = df.iloc[0]
@@ -265,54 +259,3 @@ def claim(ident: Identity, out_dir: Path):
         raise
     finally:
         os.close(fd)  # releases the lock
-
-
-def expected_bytes(cfg: Config) -> int:
-    """A generous size of the tables a sweep writes (parquet, before compression)."""
-    lanes = len(cfg.sweep.batch_sizes) * cfg.sweep.lr.num * cfg.sweep.seeds
-    return lanes * (600 + 120 * cfg.sweep.curve_points)
-
-
-def check_room(cfg: Config, out_dir: Path) -> None:
-    where = Path(out_dir).absolute()
-    while not where.exists():  # the directory may not exist yet
-        where = where.parent
-    need, free = expected_bytes(cfg), shutil.disk_usage(where).free
-    if free < 2 * need:  # twice: each table is rewritten through a temporary copy
-        raise OutputError(
-            f"{out_dir}: {free / 2**20:.1f} MiB free on its disk, the results need about "
-            f"{2 * need / 2**20:.1f} MiB"
-        )
-
-
-def previous(cfg: Config, out_dir: Path):
-    """(rows, curves, timings) already in out_dir: rows and curves by batch size, each holding
-    the seeds whose lanes are all complete (every learning rate, with curves)."""
-    path, curves_path = out_dir / results.RESULTS, out_dir / results.CURVES
-    if not path.exists():
-        return {}, {}, []
-    if not curves_path.exists():
-        raise ResumeError(
-            f"{path} has no {results.CURVES} beside it: nothing was changed; restore it, or "
-            "move the results away or choose another directory"
-        )
-    import pandas as pd  # here, not at the top: start-up checks of an empty directory need none
-
-    tables = {}
-    for p in (path, curves_path):
-        try:
-            tables[p] = pd.read_parquet(p)
-        except (OSError, ValueError, KeyError) as e:
-            raise _unreadable(p, e) from None
-    old, old_curves, meta = tables[path], tables[curves_path], results.read_meta(path)
-    rows, curves = {}, {}
-    n_lrs = cfg.sweep.lr.num
-    for b, g in old.groupby("batch_size", sort=False):
-        c = old_curves[old_curves["batch_size"] == b]
-        full = g.groupby("seed")["lr_index"].nunique()
-        seeds = [s for s in full.index[full == n_lrs] if (c["seed"] == s).any()]
-        if seeds:
-            rows[int(b)] = g[g["seed"].isin(seeds)].reset_index(drop=True)
-            curves[int(b)] = c[c["seed"].isin(seeds)].reset_index(drop=True)
-    timings = [t for t in meta.get("timings", []) if t["batch_size"] in rows]
-    return rows, curves, timings

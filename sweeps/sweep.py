@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from lrscale import interrupts, results
 from lrscale.checks import validate
 from lrscale.config import Config, user_cache_dir
-from sweeps import batch, engine, executables, identity, options, rundir
+from sweeps import engine, executables, identity, memory, options, programs, resume, rundir
 from sweeps.rows import curve_rows, lane_rows
 
 PACKAGES = ("jax", "jaxlib", "optax", "flax", "hydra-core", "numpy", "pandas", "pyarrow")
@@ -157,13 +157,13 @@ def run_sweep(cfg: Config, out_dir: str | Path, started=None) -> pd.DataFrame:
     for note in prob.task.notes:
         print(f"note: {note}", file=sys.stderr)
     for b in cfg.sweep.batch_sizes:
-        batch.check_fits(cfg, prob, b)
+        memory.check_fits(cfg, prob, b)
     with jax.enable_x64(cfg.sweep.dtype == "float64"):
         engine.check_first_outputs(cfg, prob)
     out_dir = Path(out_dir)
-    rundir.check_room(cfg, out_dir)
+    resume.check_room(cfg, out_dir)
     with rundir.claim(ident, out_dir):
-        rows, curves, timings = rundir.previous(cfg, out_dir)
+        rows, curves, timings = resume.previous(cfg, out_dir)
         if started:
             started()
         return _train(cfg, prob, ident, out_dir, rows, curves, timings)
@@ -202,7 +202,7 @@ def _train(cfg: Config, prob, ident, out_dir: Path, rows: dict, curves: dict, ti
     store = store if cfg.compile_cache else None
 
     def prepare(b):
-        return pool.submit(batch.prepare, cfg, prob, b, lrs, points[b][0], todo[b], store)
+        return pool.submit(programs.prepare, cfg, prob, b, lrs, points[b][0], todo[b], store)
 
     # The next batch sizes compile in worker threads, one per core, while this one trains (XLA
     # compiles without holding the GIL), so compile time hides behind training; at most one
@@ -227,7 +227,7 @@ def _train(cfg: Config, prob, ident, out_dir: Path, rows: dict, curves: dict, ti
                 if nxt is not None:
                     ahead[nxt] = prepare(nxt)
                 bar.set_description_str(f"training B={b} lanes={lanes} steps={steps}")
-                out, run_s = batch.run_prepared(p, sig)
+                out, run_s = programs.run_prepared(p, sig)
                 new = lane_rows(cfg, ident, prob.task, b, lrs, seeds, out)
                 rows[b] = _merge(rows.get(b), new)
                 curves[b] = _merge(curves.get(b), curve_rows(new, prob.task, points[b], out))

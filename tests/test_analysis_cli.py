@@ -13,7 +13,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from analysis import pipeline, plot, report, report_text
+from analysis import homework, pipeline, plot, report
 from analysis.pipeline import analyse
 from analysis.tables import (
     ACROSS,
@@ -178,7 +178,7 @@ def test_report_answers_the_three_questions_from_the_numbers(four):
 )
 def test_report_says_linear_or_flat_as_the_data_say(tmp_path, eta, shape):
     run = _multirun(tmp_path, {("linear", "sgd"): eta})
-    ans = report_text.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
+    ans = homework.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
     assert f"resembles **{shape}**" in ans["a"]
     other = {"linear": "flat", "flat": "linear"}[shape]
     assert f"**{other}**" not in ans["a"]
@@ -189,7 +189,7 @@ def test_adam_scaling_like_sgd_says_it_does_not_change(tmp_path):
     run = _multirun(
         tmp_path, {("mlp", "sgd"): lambda B: 1e-4 * B, ("mlp", "adam"): lambda B: 3e-5 * B}
     )
-    ans = report_text.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
+    ans = homework.answers(*(lambda a: (a.summary, a.fits))(analyse([run], n_boot=200)))
     assert "**No significant change in the scaling with Adam**" in ans["c"]
     assert ans["a"].startswith("No linear+SGD sweep")
     assert "There is no linear+SGD sweep to compare with" in ans["b"]
@@ -266,7 +266,7 @@ def test_answers_say_which_sweep_lacks_a_law(tmp_path):
         synth.results(lambda B: 1e-3 * B, model="mlp", optimizer="adam", batch_sizes=(1, 4)),
     )
     a = analyse([tmp_path], n_boot=100)
-    c = report_text.answers(a.summary, a.fits)["c"]
+    c = homework.answers(a.summary, a.fits)["c"]
     assert "no law could be fitted to mlp+adam: only 2 usable batch sizes of 2" in c
     assert "No comparison with mlp+sgd: this sweep has no fitted law." in c
     assert "cannot be decided" in c

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps import batch, bench_e2e, engine
+from sweeps import bench_e2e, engine, programs
 from tests.conftest import make_config
 
 
@@ -27,7 +27,7 @@ def test_the_pytorch_loop_reaches_the_loss_of_the_sweep(model, optimizer, lr, st
         f"sweep.budget.steps={steps}",
     )  # fmt: skip
     B, lrs, points = 16, np.array([lr], np.float32), engine.curve_points(cfg, 16)[0]
-    out, _, _ = batch.train_batch_size(cfg, B, lrs, points)
+    out, _, _ = programs.train_batch_size(cfg, B, lrs, points)
     t, spec = cfg.task, bench_e2e.spec(cfg, [(lr, s) for s in range(8)])
     theirs = np.mean(torch_loop.main(spec)["runs"][str(B)]["final_loss"])
     ours = np.mean(out.final_eval_loss)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeps import batch, engine, executables
+from sweeps import engine, executables, programs
 from sweeps import identity as ident
 from tests.conftest import ROOT, SMALL, identity, make_config
 
@@ -19,7 +19,7 @@ from tests.conftest import ROOT, SMALL, identity, make_config
 # compiled, and then stored unless it came from JAX's cache).
 START = """
 import json, sys
-from sweeps import batch, engine, executables, identity
+from sweeps import engine, executables, identity, programs
 from sweeps.sweep import cache_dir, setup_jax
 from tests.conftest import SMALL, make_config
 cfg = make_config(*SMALL)
@@ -27,8 +27,8 @@ setup_jax(cfg)
 prob, lrs = engine.build(cfg), engine.lr_grid(cfg)
 points = engine.curve_points(cfg, 4)[0]
 store = executables.Store(cache_dir() / "executables", identity.of(cfg, prob).settings)
-p = batch.prepare(cfg, prob, 4, lrs, points, store=store)
-print(json.dumps(batch.run_prepared(p)[0].curve_eval.tolist()))
+p = programs.prepare(cfg, prob, 4, lrs, points, store=store)
+print(json.dumps(programs.run_prepared(p)[0].curve_eval.tolist()))
 """
 
 
@@ -45,8 +45,8 @@ def _lanes(cfg, folder, B=4):
     prob = engine.build(cfg)
     points = engine.curve_points(cfg, B)[0]
     store = folder and executables.Store(folder, ident.of(cfg, prob).settings)
-    p = batch.prepare(cfg, prob, B, engine.lr_grid(cfg), points, store=store)
-    return batch.run_prepared(p)[0]
+    p = programs.prepare(cfg, prob, B, engine.lr_grid(cfg), points, store=store)
+    return programs.run_prepared(p)[0]
 
 
 def test_a_stored_program_runs_in_the_next_process_bit_for_bit_alike(tmp_path):

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from lrscale.results import CURVES, RESULTS
-from sweeps import batch, rundir
+from sweeps import memory, programs, rundir
 from sweeps.sweep import run_sweep
 from tests.conftest import ROOT, SMALL, cli, identity, make_config
 
@@ -139,9 +139,9 @@ def test_fewer_seeds_keep_every_row_and_more_seeds_train_only_the_new_ones(
     assert len(one) == len(two) == 2 * 6 * 2
 
     trained = []
-    prepare = batch.prepare
+    prepare = programs.prepare
     monkeypatch.setattr(
-        batch, "prepare", lambda *a, **k: trained.append(list(a[5])) or prepare(*a, **k)
+        programs, "prepare", lambda *a, **k: trained.append(list(a[5])) or prepare(*a, **k)
     )
     three = run_sweep(make_config(*args, "sweep.seeds=3"), tmp_path)
     assert trained == [[2], [2]]  # seed 2 of each batch size, nothing else
@@ -220,7 +220,7 @@ def test_unreadable_results_are_refused_in_one_line(tmp_path, damage):
 
 # 6. Out of memory is refused up front, naming the setting and the memory.
 def test_a_batch_size_too_big_for_the_device_is_refused_before_anything(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "device_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "device_memory", lambda: 2**30)
     cfg = make_config(
         *SMALL, "task.dim=1024", "sweep.batch_sizes=[4,65536]", "sweep.budget.samples=65536"
     )
@@ -234,8 +234,8 @@ def test_a_batch_size_too_big_for_the_device_is_refused_before_anything(tmp_path
 
 def test_the_compiled_program_is_checked_against_the_device(tmp_path, monkeypatch):
     """What the estimate misses, XLA's count of the compiled program catches."""
-    monkeypatch.setattr(batch, "device_memory", lambda: 2**30)
-    monkeypatch.setattr(batch, "seed_bytes", lambda *a: 0)
+    monkeypatch.setattr(memory, "device_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "seed_bytes", lambda *a: 0)
     cfg = make_config(
         *SMALL, "task.dim=1024", "sweep.batch_sizes=[65536]", "sweep.budget.samples=65536"
     )

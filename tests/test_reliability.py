@@ -16,7 +16,7 @@ import pytest
 
 from lrscale.results import CURVES, RESULTS
 from sweeps import engine
-from sweeps.batch import train_batch_size
+from sweeps.programs import train_batch_size
 from sweeps.sweep import run_sweep
 from tests.conftest import SMALL, cli, make_config
 
@@ -123,11 +123,11 @@ def test_an_unwritable_output_directory_fails_before_anything_runs(tmp_path):
 def test_a_full_disk_is_reported_before_anything_compiles(small, tmp_path, monkeypatch):
     import shutil
 
-    from sweeps import rundir, sweep
+    from sweeps import resume, sweep
 
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 10))
     monkeypatch.setattr(sweep.engine, "program", lambda *a, **k: pytest.fail("compiled"))
-    with pytest.raises(rundir.OutputError, match="MiB free"):
+    with pytest.raises(resume.NoRoomError, match="MiB free"):
         run_sweep(small(), tmp_path)
     assert not (tmp_path / RESULTS).exists()
 
@@ -161,7 +161,7 @@ SHARDED = """
 import sys, numpy as np
 from tests.conftest import make_config, SMALL
 from sweeps import engine
-from sweeps.batch import train_batch_size
+from sweeps.programs import train_batch_size
 import jax
 assert jax.device_count() == 4, jax.devices()
 cfg = make_config(*SMALL, "model=mlp", "optimizer=adam", "sweep.dtype=float64")

@@ -1,5 +1,5 @@
-"""The homework's three answers in words, from the fitted laws, and the formatting they share
-with the report (numbers, intervals, slopes and the textbook rule they match)."""
+"""The homework's three answers in words (eta*(B) of linear regression and of an MLP, under SGD
+and Adam), from the fitted laws; and the words for sweeps of other tasks."""
 
 from __future__ import annotations
 
@@ -7,61 +7,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import laws
-
-
-def fitted(r) -> bool:
-    """Whether a summary row has a fitted law (its law is None or NaN otherwise)."""
-    return isinstance(r["law"], str) and r["law"] in laws.LAWS
-
-
-def level_of(a) -> float:
-    """The confidence level of an Analysis or of an optima table."""
-    o = a.opt if hasattr(a, "opt") else a
-    return float(o["level"].iloc[0]) if len(o) else 0.95
-
-
-def fmt(v, spec=".3g") -> str:
-    """A number for prose and tables; a dash where there is none."""
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
-
-
-def interval(lo, hi, spec=".3g") -> str:
-    return f"[{fmt(lo, spec)}, {fmt(hi, spec)}]"
+from analysis.prose import fitted, interval, rule_text, slope_text
 
 
 def rows_of(summary: pd.DataFrame, model: str | None, optimizer: str) -> pd.DataFrame:
     """The sweeps of the regression task a homework question asks about."""
     s = summary[(summary["optimizer"] == optimizer) & (summary["task"] == "regression")]
     return s if model is None else s[s["model"] == model]
-
-
-def slope_text(r) -> str:
-    if not np.isfinite(r["slope"]):
-        return "no small-batch slope (fewer than 2 usable batch sizes)"
-    return (
-        f"d log eta*/d log B = {r['slope']:.2f} {interval(r['slope_lo'], r['slope_hi'], '.2f')} "
-        f"over B = {r['slope_B_min']:g}..{r['slope_B_max']:g}"
-    )
-
-
-def rule_text(r) -> str:
-    """Which textbook rule the small-batch slope interval is consistent with, or where it lies."""
-    lo, hi = r["slope_lo"], r["slope_hi"]
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return ""
-    rules = (
-        (1.0, "linear scaling (Goyal et al. 2017)"),
-        (0.5, "square-root scaling (Malladi et al. 2022)"),
-        (0.0, "no dependence on B"),
-    )
-    fits = [name for v, name in rules if lo <= v <= hi]
-    if fits:
-        return "; consistent with " + " and with ".join(fits)
-    if lo > 1:
-        return "; steeper than linear scaling"
-    if lo > 0.5:
-        return "; between square-root and linear scaling"
-    return "; between flat and square-root scaling" if lo > 0 else "; decreasing with B"
 
 
 def _one(r, fits: pd.DataFrame) -> str:
