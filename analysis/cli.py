@@ -77,8 +77,9 @@ def run(argv, prog: str, what: str, body, out_help: str) -> int:
 
 def _run(argv, prog: str, what: str, body, out_help: str) -> int:
     args = _args(argv, prog, what, out_help)
+    from analysis.advice import notes
     from analysis.load import AnalysisError
-    from analysis.pipeline import analyse, notes
+    from analysis.pipeline import analyse
 
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

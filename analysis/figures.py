@@ -33,9 +33,9 @@ from analysis.figures_base import (
     overlay,
     per_lr,
     save,
-    slug,
     subtitle,
 )
+from analysis.prose import slug
 
 
 def loss_vs_lr(curve: pd.DataFrame, opt: pd.DataFrame, ax=None, overlays=(), ctx=None):

@@ -11,7 +11,6 @@ figure and overlay it draws.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -52,11 +51,6 @@ def new_axes(ax, size=(7.5, 4.8)):
     with plt.style.context(STYLE):
         _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
-
-
-def slug(label: str) -> str:
-    """A file-name-safe form of a sweep label."""
-    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "sweep"
 
 
 def colors(batch_sizes) -> dict:

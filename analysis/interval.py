@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis import resample
-
 # eta*'s interval (see bounds) and the refinement error it allows for, in lr grid steps. The
 # refined argmin of even the noise-free expected loss misses the optimum by ~0.1-0.15 steps
 # (median; asymmetric valleys), which no seed bootstrap can see. 0.25 makes the 90% and 95%
@@ -34,9 +32,9 @@ def bounds(
     GRID_SD grid steps of refinement error.
     """
     q = 0.5 + level / 2
-    lo, hi = resample.percentile_interval(xb, level)
+    lo, hi = np.nanpercentile(xb, [100 * (1 - q), 100 * q])
     if method == "percentile":
-        return lo, hi
+        return float(lo), float(hi)
     k = np.sqrt(n / (n - 1)) * stats.t.ppf(q, n - 1) / stats.norm.ppf(q)
     g = stats.norm.ppf(q) * GRID_SD * step
     lo, hi = np.hypot(k * max(x - lo, 0.0), g), np.hypot(k * max(hi - x, 0.0), g)

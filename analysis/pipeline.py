@@ -163,15 +163,3 @@ def plot_dirs(
 def write_tables(a: Analysis, paths, out: str | Path | None = None) -> list[Path]:
     """The analysis tables (analysis.tables) into out, by default <common dir>/_analysis."""
     return tables.write(a, Path(out or out_dir(paths, ANALYSIS)))
-
-
-def notes(a: Analysis) -> list[str]:
-    """One line per thing a user should know: edge minima, diverged batch sizes, missing fits."""
-    out = []
-    if n := a.res.attrs.get("dropped_nan_rows"):
-        out.append(f"{n} rows with a NaN loss were dropped (--skip-bad): lrscale never writes NaN")
-    for r in a.opt[a.opt["note"].fillna("").ne("")].itertuples():
-        out.append(f"{r.label}, B={r.batch_size}: {r.note}")
-    for r in a.summary[a.summary["reason"].fillna("").ne("")].itertuples():
-        out.append(f"{r.label}: no law fitted: {r.reason}")
-    return out

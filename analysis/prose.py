@@ -1,7 +1,12 @@
-"""How the report's numbers read: a number and its interval, the small-batch slope and the
-textbook rule it matches, whether a sweep has a fitted law, the confidence level."""
+"""How the report reads: a number and its interval, the small-batch slope and the textbook rule
+it matches, whether a sweep has a fitted law, the confidence level; markdown tables and figure
+links, and the file name of a sweep's figures."""
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -55,3 +60,19 @@ def rule_text(r) -> str:
     if lo > 0.5:
         return "; between square-root and linear scaling"
     return "; between flat and square-root scaling" if lo > 0 else "; decreasing with B"
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a sweep label."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "sweep"
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def link(files: list[Path], base: Path, alt: str) -> str:
+    png = next((f for f in files if f.suffix == ".png"), files[0])
+    return f"![{alt}]({Path(os.path.relpath(png, base)).as_posix()})"

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import across, across_laws, figures_base
-from analysis.prose import fmt, interval
-from analysis.report_sections import link, table
+from analysis import across, across_laws
+from analysis.prose import fmt, interval, link, slug, table
 
 EXPONENTS = [  # (law in laws.parquet, parameter, what it says)
     ("joint power law", "alpha", "alpha: eta* ~ B^alpha below the knee (joint law)"),
@@ -115,7 +114,7 @@ def section(d, label: str, figs: dict, base: Path, level: float) -> list[str]:
         head = [d, "batch sizes", "B_opt", "B_crit (S-E)", "B_crit (20% rule)"]
         head += ["B_opt theory", "B_crit (S-E) theory"] if "B_opt_theory" in t else []
         out += [table(head, rows), ""]
-    s = figures_base.slug(label)
+    s = slug(label)
     for name, alt in (
         ("eta_vs_batch_by_data", "eta*(B) at every data budget"),
         ("eta_map", "eta* over batch size and data budget"),

@@ -3,26 +3,17 @@ noise scale, formatted from the analysis tables, and the markdown helpers every 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from analysis import theory_sweep
 from analysis.homework import rows_of
-from analysis.pipeline import Analysis
-from analysis.prose import fmt, interval
+from analysis.prose import fmt, interval, link, table
 
-
-def table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def link(files: list[Path], base: Path, alt: str) -> str:
-    png = next((f for f in files if f.suffix == ".png"), files[0])
-    return f"![{alt}]({Path(os.path.relpath(png, base)).as_posix()})"
+if TYPE_CHECKING:
+    from analysis.pipeline import Analysis
 
 
 def theory_answer(a: Analysis) -> str:

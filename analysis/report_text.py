@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import figures_base, laws, metric, report_data, seed_advice
+from analysis import laws, metric, report_data
+from analysis.advice import add_seeds, notes
 from analysis.homework import answers, other_tasks
 from analysis.interval import GRID_SD
-from analysis.pipeline import Analysis, notes
-from analysis.prose import fitted, fmt, interval, level_of, rule_text, slope_text
-from analysis.report_sections import (
-    critical_batch,
-    link,
-    noise,
-    table,
-    theory,
-    theory_answer,
-)
+from analysis.prose import fitted, fmt, interval, level_of, link, rule_text, slope_text, slug, table
+from analysis.report_sections import critical_batch, noise, theory, theory_answer
 from lrscale.config import ModelConfig, OptimizerConfig
 from lrscale.results import RESULTS, read_meta
+
+if TYPE_CHECKING:
+    from analysis.pipeline import Analysis
 
 TITLE = "# Optimal learning rate vs batch size"  # the report's first line
 
@@ -123,7 +120,7 @@ def render(a: Analysis, figs: dict[str, list[Path]], base: Path, sources: list[s
         out += _zoo(s)
     for _, r in s.iterrows():
         out += _section(a, r, figs, base)
-    extra = notes(a) + a.problems + seed_advice.add_seeds(a.opt, a.fits)
+    extra = notes(a) + a.problems + add_seeds(a.opt, a.fits)
     if extra:
         out += ["## Notes", ""] + [f"- {n}" for n in extra] + [""]
     return "\n".join(out)
@@ -174,7 +171,7 @@ def _section(a: Analysis, r, figs, base) -> list[str]:
         out += [f"Best by AIC: {r['words']}. Small-batch slope: {slope_text(r)}.", ""]
     else:
         out += [f"No law fitted: {r['reason']}.", ""]
-    s = figures_base.slug(lab)
+    s = slug(lab)
     for name, alt in (
         ("eta_vs_batch", "eta* vs batch size"),
         ("loss_vs_lr", "loss vs lr"),

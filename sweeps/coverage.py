@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.interval import METHOD, METHODS
 from lrscale import interrupts
 from lrscale.checks import validate
 from sweeps.compose import compose
@@ -112,6 +111,11 @@ def lanes(configs: list[dict], seeds: int = SEEDS, log=print) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
+    """The study's command: train (or reuse) the lanes, evaluate them (analysis.coverage), write
+    lanes.parquet, coverage.parquet and coverage.md."""
+    from analysis.coverage import evaluate, needed, summary, text
+    from analysis.interval import METHOD, METHODS
+
     p = argparse.ArgumentParser(
         prog="python -m sweeps.coverage", description=__doc__.split("\n")[0]
     )
@@ -128,8 +132,6 @@ def main(argv=None) -> int:
     p.add_argument("--method", choices=METHODS, default=METHOD)
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     a = p.parse_args(argv)
-    from analysis.coverage import evaluate, needed, summary, text
-
     t0 = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     if a.lanes:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import figures, law_table, optimum, pipeline, plot, report
+from analysis import advice, figures, law_table, optimum, plot, report
 from analysis.pipeline import analyse
 from tests.conftest import SMALL, make_config
 from tests.data.analysis import synth
@@ -207,7 +207,7 @@ def test_a_real_sweep_whose_lrs_are_too_small_to_train_is_flat(tmp_path):
     a = _real(tmp_path, "sweep.lr.min=1e-9", "sweep.lr.max=1e-8")
     assert a.opt["status"].eq("unidentified").all()
     assert a.opt["note"].str.startswith("the loss does not depend on the lr across the grid").all()
-    assert not any("extend" in n for n in pipeline.notes(a))
+    assert not any("extend" in n for n in advice.notes(a))
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")

@@ -91,15 +91,15 @@ def _fits(delta: float) -> pd.DataFrame:
 
 
 def test_the_report_asks_for_seeds_when_the_best_two_laws_are_not_separated():
-    from analysis import laws, seed_advice
+    from analysis import advice, laws
 
     B = np.array([1, 4, 16, 64, 256.0])
     p, s = _fits(1.0).iloc[0], _fits(1.0).iloc[1]
     gap = np.abs(np.log(laws.predict("power", p, B) / laws.predict("surge", s, B))).max()
     # intervals of +-50% from 3 seeds, wider than the laws' largest gap (~30%): add seeds
-    (note,) = seed_advice.add_seeds(_opt(0.667e-3, 1.5e-3, 3), _fits(1.0))
+    (note,) = advice.add_seeds(_opt(0.667e-3, 1.5e-3, 3), _fits(1.0))
     need = interval.seeds_for(3, np.log(1.5), gap, 0.95)
     assert 3 < need and f"add seeds: about {need} seeds (sweep.seeds={need} resume=true)" in note
     assert note.startswith("mlp+adam: the power law and") and "(ΔAIC 1.0)" in note
-    assert seed_advice.add_seeds(_opt(0.667e-3, 1.5e-3, 3), _fits(5.0)) == []  # separated by AIC
-    assert seed_advice.add_seeds(_opt(0.98e-3, 1.02e-3, 3), _fits(1.0)) == []  # narrow enough
+    assert advice.add_seeds(_opt(0.667e-3, 1.5e-3, 3), _fits(5.0)) == []  # separated by AIC
+    assert advice.add_seeds(_opt(0.98e-3, 1.02e-3, 3), _fits(1.0)) == []  # narrow enough

@@ -1,4 +1,5 @@
-"""How many seeds a sweep needs: the report's notes that ask for more of them."""
+"""What a user should know and do about an analysis: notes on edge minima, diverged batch sizes
+and missing fits, and the seeds to add where the best laws are not told apart."""
 
 from __future__ import annotations
 
@@ -35,4 +36,17 @@ def add_seeds(opt: pd.DataFrame, fits: pd.DataFrame, tie: float = 2.0) -> list[s
             f"B={int(B[k])} (interval ±{100 * np.expm1(half[k]):.0f}% from {n} seeds); add "
             f"seeds: {what} would narrow it to the gap"
         )
+    return out
+
+
+def notes(a) -> list[str]:
+    """One line per thing a user should know about the analysis `a` (analysis.pipeline.Analysis):
+    edge minima, diverged batch sizes, missing fits."""
+    out = []
+    if n := a.res.attrs.get("dropped_nan_rows"):
+        out.append(f"{n} rows with a NaN loss were dropped (--skip-bad): lrscale never writes NaN")
+    for r in a.opt[a.opt["note"].fillna("").ne("")].itertuples():
+        out.append(f"{r.label}, B={r.batch_size}: {r.note}")
+    for r in a.summary[a.summary["reason"].fillna("").ne("")].itertuples():
+        out.append(f"{r.label}: no law fitted: {r.reason}")
     return out
