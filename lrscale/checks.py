@@ -59,7 +59,8 @@ def _validate_task(t, max_batch: int) -> None:
         _check(bool(t.path), "task.path", "a file path", t.path)
         if t.features is not None:
             _check(len(t.features) > 0, "task.features", "null or a non-empty list", t.features)
-    _check(0 < t.test_fraction < 1, "task.test_fraction", "in (0, 1)", t.test_fraction)
+    if hasattr(t, "test_fraction"):  # a task with a held-out share of its data
+        _check(0 < t.test_fraction < 1, "task.test_fraction", "in (0, 1)", t.test_fraction)
 
 
 def _validate_halflives(o, min_batch: int, dtype: str) -> None:
@@ -105,7 +106,7 @@ def validate(cfg: Config) -> Config:
             m.width % m.heads == 0, "model.heads", f"a divisor of model.width={m.width}", m.heads
         )
         _check(m.mlp_ratio > 0, "model.mlp_ratio", "> 0", m.mlp_ratio)
-    _one_of("optimizer.name", o.name, optimizers.NAMES)
+    _one_of("optimizer.name", o.name, tuple(optimizers.REGISTRY))
     _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
     _check(0 <= o.b2 < 1, "optimizer.b2", "in [0, 1)", o.b2)

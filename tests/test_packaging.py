@@ -40,7 +40,7 @@ def test_the_wheel_runs_a_sweep_and_a_report_outside_the_checkout(tmp_path):
     assert r.stdout.strip().startswith(str(site)), r.stdout
     assert (site / "sweeps" / "conf" / "task" / "mnist1d.yaml").exists()
 
-    r = _run(sys.executable, "-m", "sweeps.run", *SMALL, "hydra.run.dir=run", cwd=work, env=env)
+    r = _run(site / "bin" / "lrscale-sweep", *SMALL, "hydra.run.dir=run", cwd=work, env=env)
     assert r.returncode == 0, r.stderr
     assert len(pd.read_parquet(work / "run" / RESULTS)) == 3 * 6 * 2
     r = _run(site / "bin" / "lrscale-report", "run", cwd=work, env=env)
