@@ -90,9 +90,30 @@ def _validate_halflives(o, min_batch: int, dtype: str) -> None:
 
 def validate(cfg: Config) -> Config:
     """Raise ConfigError on the first value that is out of range; return cfg unchanged."""
-    t, m, o, s = cfg.task, cfg.model, cfg.optimizer, cfg.sweep
     for key, value in float_keys(cfg):
         _check(value is None or math.isfinite(value), key, "a finite number", value)
+    _validate_model(cfg.model)
+    _validate_optimizer(cfg.optimizer)
+    s = cfg.sweep
+    bs = list(s.batch_sizes)
+    _check(len(bs) > 0, "sweep.batch_sizes", "a non-empty list", bs)
+    for b in bs:
+        _check(b > 0, "sweep.batch_sizes", "a list of integers > 0", bs)
+    _check(len(set(bs)) == len(bs), "sweep.batch_sizes", "a list without repeats", bs)
+    _validate_halflives(cfg.optimizer, min(bs), s.dtype)
+    _validate_sweep(s)
+    _one_of("plot.figures", cfg.plot.figures, ("main", "all"))
+    _check(len(cfg.plot.formats) > 0, "plot.formats", "a non-empty list", cfg.plot.formats)
+    for f in cfg.plot.formats:
+        _one_of("plot.formats", f, PLOT_FORMATS)
+    if s.memory_gb is not None:
+        _check(s.memory_gb > 0, "sweep.memory_gb", "null (auto) or > 0", s.memory_gb)
+    _validate_budget(s.budget, bs)
+    _validate_task(cfg.task, max(bs))
+    return cfg
+
+
+def _validate_model(m) -> None:
     _one_of("model.activation", m.activation, ACTIVATIONS)
     _check(m.width > 0, "model.width", "> 0", m.width)
     _check(m.depth >= 1, "model.depth", ">= 1", m.depth)
@@ -106,6 +127,9 @@ def validate(cfg: Config) -> Config:
             m.width % m.heads == 0, "model.heads", f"a divisor of model.width={m.width}", m.heads
         )
         _check(m.mlp_ratio > 0, "model.mlp_ratio", "> 0", m.mlp_ratio)
+
+
+def _validate_optimizer(o) -> None:
     _one_of("optimizer.name", o.name, tuple(optimizers.REGISTRY))
     _check(0 <= o.momentum < 1, "optimizer.momentum", "in [0, 1)", o.momentum)
     _check(0 <= o.b1 < 1, "optimizer.b1", "in [0, 1)", o.b1)
@@ -116,12 +140,10 @@ def validate(cfg: Config) -> Config:
     _check(o.base_batch_size > 0, "optimizer.base_batch_size", "> 0", o.base_batch_size)
     if o.tau is not None:
         _check(o.tau > 0, "optimizer.tau", "null (the fixed weight_decay) or > 0", o.tau)
-    bs = list(s.batch_sizes)
-    _check(len(bs) > 0, "sweep.batch_sizes", "a non-empty list", bs)
-    for b in bs:
-        _check(b > 0, "sweep.batch_sizes", "a list of integers > 0", bs)
-    _check(len(set(bs)) == len(bs), "sweep.batch_sizes", "a list without repeats", bs)
-    _validate_halflives(o, min(bs), s.dtype)
+
+
+def _validate_sweep(s) -> None:
+    """The lr grid, seeds, divergence rule, curve points and dtype."""
     _check(s.lr.min > 0, "sweep.lr.min", "> 0", s.lr.min)
     _check(s.lr.max > s.lr.min, "sweep.lr.max", f"> sweep.lr.min = {s.lr.min}", s.lr.max)
     if s.dtype in DTYPES:  # a learning rate the dtype rounds to 0 or inf would train at that
@@ -135,13 +157,9 @@ def validate(cfg: Config) -> Config:
     _check(s.divergence_factor > 1, "sweep.divergence_factor", "> 1", s.divergence_factor)
     _check(s.curve_points >= 2, "sweep.curve_points", ">= 2", s.curve_points)
     _one_of("sweep.dtype", s.dtype, DTYPES)
-    _one_of("plot.figures", cfg.plot.figures, ("main", "all"))
-    _check(len(cfg.plot.formats) > 0, "plot.formats", "a non-empty list", cfg.plot.formats)
-    for f in cfg.plot.formats:
-        _one_of("plot.formats", f, PLOT_FORMATS)
-    if s.memory_gb is not None:
-        _check(s.memory_gb > 0, "sweep.memory_gb", "null (auto) or > 0", s.memory_gb)
-    b = s.budget
+
+
+def _validate_budget(b, bs: list[int]) -> None:
     _check(
         (b.samples is None) != (b.steps is None),
         "sweep.budget",
@@ -163,8 +181,6 @@ def validate(cfg: Config) -> Config:
         )
     else:
         _check(1 <= b.steps <= MAX_STEPS, "sweep.budget.steps", f"in [1, {MAX_STEPS}]", b.steps)
-    _validate_task(t, max(bs))
-    return cfg
 
 
 def float_keys(node, prefix: str = ""):
