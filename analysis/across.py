@@ -200,7 +200,7 @@ def replicates(
     one row per resample and grid value D."""
     cb = cube(curves)
     S = cb.X[0].shape[0]
-    rng = np.random.default_rng(seed)
+    rng = resample.rng(seed, curves["sweep_id"].iloc[0] if "sweep_id" in curves else "")
     W = np.vstack([np.ones(S), resample.weights(rng, S, n_boot)])
     M = [critical.weighted_means(X, W) for X in cb.X]  # per batch size: (R, L, P)
     rows = []

@@ -217,7 +217,8 @@ def critical_batch(
     boot = None
     if n_boot > 0 and seeds.size > 1:
         rows = []
-        B_K, S_RxK = boot_steps(curves, target, n_boot, np.random.default_rng(seed))
+        sweep_id = curves["sweep_id"].iloc[0] if "sweep_id" in curves else ""
+        B_K, S_RxK = boot_steps(curves, target, n_boot, resample.rng(seed, sweep_id))
         for S_K in S_RxK:
             try:
                 f = fit_tradeoff(B_K, S_K)

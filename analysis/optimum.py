@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis import metric
+from analysis import metric, resample
 from analysis.estimator import one
 from analysis.interval import METHOD
 from analysis.load import LABEL_COLUMNS, labels, with_defaults
@@ -112,7 +112,6 @@ def optima(
 ) -> pd.DataFrame:
     """eta* per sweep and batch size: refined optimum of the seed-mean metric `by` (loss or
     accuracy), bootstrap interval over seeds (analysis.interval.bounds)."""
-    rng = np.random.default_rng(seed)
     m = metric.get(by)
     df = _labelled(df)
     df = df.assign(_y=metric.objective(df, m))
@@ -123,11 +122,14 @@ def optima(
     order = np.argsort(codes, kind="stable")
     ends = np.searchsorted(codes[order], np.arange(groups.ngroups + 1))
     columns = _Group.columns(df)
+    samples = df["samples"].to_numpy() if "samples" in df else np.zeros(len(df), int)
     rows = []
     for n, key in enumerate(groups.size().index):
         g = _Group(*(c[order[ends[n] : ends[n + 1]]] for c in columns))
         lrs, P = g.pivot()
         row = dict(zip(GROUP, key, strict=True))
+        # the cell's own stream: its sweep, batch size and data budget
+        rng = resample.rng(seed, row["sweep_id"], row["batch_size"], samples[order[ends[n]]])
         row |= one(lrs, P, n_boot, level, rng, m, method)
         row |= _at_grid(g, row, m)
         row |= dict(seeds=P.shape[1], lanes=len(g.lr), diverged=int(g.diverged.sum()))

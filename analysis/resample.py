@@ -1,4 +1,5 @@
-"""The bootstrap over seeds and its percentile intervals, one place for each.
+"""The bootstrap over seeds and its percentile intervals, one place for each, and the random
+stream of each cell of the analysis.
 
 A resample draws n seeds from the n with replacement: seeds are the units, since the lanes of one
 seed share data and initialisation across learning rates. `draws` gives the indices drawn,
@@ -8,7 +9,16 @@ seed share data and initialisation across learning rates. `draws` gives the indi
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
+
+
+def rng(seed: int, *cell) -> np.random.Generator:
+    """The random stream of one cell of the analysis (a sweep's id, a batch size, a data budget):
+    a sweep's numbers are its own, whatever other sweeps are analysed beside it."""
+    words = [int(hashlib.sha256(str(c).encode()).hexdigest()[:16], 16) for c in cell]
+    return np.random.default_rng(np.random.SeedSequence([seed, *words]))
 
 
 def draws(rng: np.random.Generator, n_seeds: int, n_boot: int) -> np.ndarray:

@@ -23,6 +23,8 @@ COVERED = ("sgd", "momentum", "nesterov")
 # seconds per sweep at these sizes
 MAX_DIM, MAX_DIM_MOMENTUM = 512, 128
 FACTOR = 1.5  # measured and predicted eta* "agree" within this factor
+TABLE_COLUMNS = ["sweep_id", "label", "why", "batch_size", "steps", "eta", "eta_lo", "eta_hi"]
+TABLE_COLUMNS += ["status", "usable", "lr_opt", "lr_edge", "loss_opt", "ratio", "agrees"]
 
 
 def uncovered(res: pd.DataFrame) -> str:
@@ -131,8 +133,9 @@ def table(res: pd.DataFrame, opt: pd.DataFrame) -> pd.DataFrame:
         parts.append(v.assign(agrees=agrees(v)))
     out = pd.concat(parts, ignore_index=True)
     labels = opt.drop_duplicates("sweep_id").set_index("sweep_id")["label"]
-    out.insert(1, "label", out["sweep_id"].map(labels))
-    return out
+    out = out.assign(label=out["sweep_id"].map(labels)).reindex(columns=TABLE_COLUMNS)
+    kinds = {"batch_size": "Int64", "steps": "Int64", "usable": "boolean", "agrees": "boolean"}
+    return out.astype(kinds)
 
 
 def _spectrum_and_momentum(res: pd.DataFrame) -> tuple[np.ndarray, float, dict]:
